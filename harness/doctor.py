@@ -1,0 +1,69 @@
+"""What this machine has of the harness's prerequisites, and how to get the rest."""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+
+INSTALL = "bash harness/install.sh"
+
+
+@dataclass(frozen=True)
+class Prerequisite:
+    what: str
+    command: str          # a command on PATH that shows it is there
+    needed_for: str
+    install: str          # the command that installs it
+
+    def present(self) -> bool:
+        return shutil.which(self.command) is not None
+
+
+def apt(package: str) -> str:
+    return f"apt-get install -y {package}"
+
+
+PREREQUISITES = [
+    Prerequisite("iproute2", "ip", "netns labs", apt("iproute2")),
+    Prerequisite("util-linux unshare/nsenter", "nsenter", "netns labs", apt("util-linux")),
+    Prerequisite("supervisord", "supervisord", "services on lab hosts", INSTALL),
+    Prerequisite("OpenSSH server", "sshd", "--ssh hosts (testinfra ssh://)", apt("openssh-server")),
+    Prerequisite("socat", "socat", "ssh into netns hosts", apt("socat")),
+    Prerequisite("etcd", "etcd", "etcd in centos-hardway and kubeadm-ha", apt("etcd-server etcd-client")),
+    Prerequisite("HAProxy", "haproxy", "the frontend", apt("haproxy")),
+    Prerequisite("BIND", "named", "cluster DNS", apt("bind9 bind9-utils bind9-dnsutils")),
+    Prerequisite("BIRD 2", "bird", "BGP in kubeadm-ha", apt("bird2")),
+    Prerequisite("nginx", "nginx", "the k3s webgateway", apt("nginx")),
+    Prerequisite("PostgreSQL", "pg_ctlcluster", "the k3s datastore", apt("postgresql")),
+    Prerequisite("nfs-ganesha", "ganesha.nfsd", "NFS claims", apt("nfs-ganesha nfs-ganesha-vfs")),
+    Prerequisite("libnfs tools", "nfs-cp", "NFS client side", apt("libnfs-utils")),
+    Prerequisite("CNI plugins", "/usr/lib/cni/bridge", "pods", apt("containernetworking-plugins")),
+    Prerequisite("cfssl", "cfssl", "cluster PKI", apt("golang-cfssl")),
+    Prerequisite("tcpdump", "tcpdump", "captures in the reachability suite", apt("tcpdump")),
+    Prerequisite("Mininet", "mn", "benchmarks/lab_up.py peer", apt("mininet")),
+    Prerequisite("docker engine", "dockerd", "the docker provisioner", apt("docker.io")),
+    Prerequisite("libvirt", "libvirtd", "the libvirt provisioner", apt("libvirt-daemon-system qemu-system-x86")),
+    Prerequisite("debootstrap", "debootstrap", "host images", apt("debootstrap")),
+    Prerequisite("kubectl", "kubectl", "the kubernetes target", "a kubectl binary on PATH"),
+]
+
+# Not obtainable on this kind of machine: the kubernetes target takes them
+# from an artifact directory (HARNESS_K8S_ARTIFACTS) on machines that have them.
+KUBERNETES_BINARIES = ["k3s", "kube-apiserver", "kubelet", "kubeadm", "coredns", "flanneld",
+                       "calico-node"]
+
+
+def check() -> list[tuple[Prerequisite, bool]]:
+    return [(p, p.present() if not p.command.startswith("/") else os.path.exists(p.command))
+            for p in PREREQUISITES]
+
+
+def kubernetes_binaries() -> dict[str, str | None]:
+    artifacts = os.environ.get("HARNESS_K8S_ARTIFACTS")
+    found = {}
+    for name in KUBERNETES_BINARIES:
+        path = shutil.which(name)
+        if not path and artifacts and os.path.exists(os.path.join(artifacts, name)):
+            path = os.path.join(artifacts, name)
+        found[name] = path
+    return found

@@ -1,0 +1,72 @@
+"""Finding processes by the namespaces they live in.
+
+A lab host's processes are exactly those whose network or mount namespace is
+one of the host's. Nothing is recorded about them, so nothing can go stale:
+crash() and cleanup look them up again each time.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+
+def ns_inode(path: str) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
+def pids_in(inodes: set[int]) -> list[int]:
+    """Pids whose net or mnt namespace is one of `inodes` (never our own)."""
+    me = os.getpid()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        for kind in ("net", "mnt"):
+            try:
+                if os.stat(f"/proc/{entry}/ns/{kind}").st_ino in inodes:
+                    found.append(int(entry))
+                    break
+            except OSError:
+                break
+    return found
+
+
+def kill_all(inodes: set[int], timeout: float = 5.0) -> list[int]:
+    """SIGKILL every process in the namespaces until none is left.
+
+    Returns the pids that were killed. Zombies hold no namespace, so a
+    process that is gone from the namespace counts as gone.
+    """
+    killed: list[int] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = pids_in(inodes) if inodes else []
+        if not pids:
+            return killed
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            except ProcessLookupError:
+                pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"processes {pids} survived SIGKILL for {timeout}s")
+        time.sleep(0.02)
+
+
+def process_start_time(pid: int) -> int | None:
+    """The start time of pid in clock ticks since boot: with the pid it
+    identifies a process even after the pid number is reused."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def alive(pid: int | None, start_time: int | None) -> bool:
+    return pid is not None and process_start_time(pid) == start_time
