@@ -217,7 +217,10 @@ class NetnsProvisioner(Provisioner):
         tmp.replace(path)
 
     def _ensure_private_ns_dir(self) -> None:
-        """Mount namespaces can only be pinned on a private mount."""
+        """Mount namespaces can only be pinned on a private mount.
+
+        The mount is the machine's, not a lab's: it stays when labs go, so
+        that one lab's removal never races another lab's creation."""
         self.ns_dir.mkdir(parents=True, exist_ok=True)
         NETNS_DIR.mkdir(parents=True, exist_ok=True)
         mountpoints = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
@@ -362,13 +365,6 @@ class NetnsProvisioner(Provisioner):
             path.unlink(missing_ok=True)
         shutil.rmtree(self.lab_dir(lab_id), ignore_errors=True)
         self._topologies.pop(lab_id, None)
-        self._release_ns_dir_if_unused()
-
-    def _release_ns_dir_if_unused(self) -> None:
-        labs = self.run_dir / "labs"
-        if self.ns_dir.exists() and not any(self.ns_dir.iterdir()) and \
-                not (labs.exists() and any(labs.iterdir())):
-            subprocess.run(["umount", str(self.ns_dir)], stderr=subprocess.DEVNULL)
 
     def list(self) -> list[LabRecord]:
         ids: set[str] = set()
