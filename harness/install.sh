@@ -10,7 +10,7 @@ DEBIAN_PACKAGES=(
   openssh-server openssh-client
   etcd-server etcd-client haproxy bind9 bind9-utils bind9-dnsutils bird2 nginx
   postgresql nfs-ganesha nfs-ganesha-vfs libnfs-utils containernetworking-plugins
-  golang-cfssl mininet debootstrap
+  golang-cfssl mininet debootstrap chromium
 )
 
 missing=()

@@ -7,6 +7,7 @@ is how a `kill -9` of the harness is cleaned up.
 from __future__ import annotations
 
 
+import os
 import re
 import secrets
 import signal
@@ -88,11 +89,27 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C so that every cleanup path runs."""
 
 
+def terminated_handler():
+    """A SIGTERM handler raising Terminated in this process only.
+
+    A forked child (pyroute2's netns helper is one, and gets SIGTERM when it
+    is done) inherits the handler; raising there would unwind the parent's
+    copied stack in the child, cleanup code included, and destroy the lab
+    the parent is still making. The child just exits.
+    """
+    owner = os.getpid()
+
+    def handler(signum, frame):
+        if os.getpid() != owner:
+            os._exit(128 + signum)
+        raise Terminated(f"signal {signum}")
+    return handler
+
+
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """Turn SIGTERM into an exception in the main thread while inside."""
-    def handler(signum, frame):
-        raise Terminated(f"signal {signum}")
+    handler = terminated_handler()
     try:
         previous = signal.signal(signal.SIGTERM, handler)
     except ValueError:  # not the main thread: leave signals alone

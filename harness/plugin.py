@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness import topology as topology_mod
-from harness.lab import Terminated
+from harness.lab import terminated_handler
 
 DEFAULT_TOPOLOGY = Path(__file__).resolve().parent.parent / "fixtures" / "topologies" / "fcio-k8s.yaml"
 _KEPT_LABS_KEY = pytest.StashKey[list]()
@@ -42,15 +42,11 @@ def resolve_topology_path(value: str | None) -> Path:
     return DEFAULT_TOPOLOGY.parent / f"{value}.yaml"
 
 
-def _raise_terminated(signum, frame):
-    raise Terminated(f"signal {signum}")
-
-
 def pytest_configure(config):
     config.addinivalue_line("markers", "requires(capability): skip unless the target has it")
     config.stash[_KEPT_LABS_KEY] = []
     try:
-        config._harness_prev_sigterm = signal.signal(signal.SIGTERM, _raise_terminated)
+        config._harness_prev_sigterm = signal.signal(signal.SIGTERM, terminated_handler())
     except ValueError:  # not in the main thread
         config._harness_prev_sigterm = None
     if config.getoption("--topology"):
