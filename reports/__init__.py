@@ -1,0 +1,1 @@
+"""The report builder: results directories + history -> one static HTML page with plots."""
