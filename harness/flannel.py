@@ -125,3 +125,11 @@ def vxlan_commands(me: VxlanNode, peers: list[VxlanNode]) -> list[str]:
             f"bridge fdb append {peer.mac} dev {VXLAN_DEVICE} dst {peer.public_ip}",
         ]
     return commands
+
+
+def masquerade_commands(pod_cidr: IPNetwork) -> list[str]:
+    """flanneld's --ip-masq rules (k3s turns it on): pod traffic leaving the
+    pod network goes out with the node's address; pod-to-pod keeps its source."""
+    ipt = "iptables" if pod_cidr.version == 4 else "ip6tables"
+    return [f"{ipt} -t nat -A POSTROUTING -s {pod_cidr} -d {pod_cidr} -j RETURN",
+            f"{ipt} -t nat -A POSTROUTING -s {pod_cidr} ! -d {pod_cidr} -j MASQUERADE"]

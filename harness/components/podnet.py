@@ -52,11 +52,15 @@ def apply_host_gw(lab, subnets, network: str | None) -> None:
     for host in lab.hosts.values():
         if not set(host.roles) & KUBERNETES_ROLES:
             continue
-        commands = [FORWARDING] if host.name in subnets else []
+        commands = [FORWARDING, *masquerade(lab.topology)] if host.name in subnets else []
         commands += [r.command() for r in
                      flannel.host_gw_routes(lab.topology, subnets, host.name, network)]
         if commands:
             host.succeed(" && ".join(commands))
+
+
+def masquerade(topology) -> list[str]:
+    return [c for cidr in topology.pod_cidrs for c in flannel.masquerade_commands(cidr)]
 
 
 def apply_vxlan(lab, target) -> dict:
@@ -69,7 +73,8 @@ def apply_vxlan(lab, target) -> dict:
     network = next(iter(master.spec.addresses))
     nodes = flannel.vxlan_nodes(topology, subnets, network)
     for node in nodes:
-        lab.host(node.name).succeed(" && ".join([FORWARDING, *flannel.vxlan_commands(node, nodes)]))
+        lab.host(node.name).succeed(" && ".join([FORWARDING, *masquerade(topology),
+                                                 *flannel.vxlan_commands(node, nodes)]))
     if target.has("etcd"):
         write_leases(master, f"http://{master.address(network)}:2379", nodes)
     return subnets
