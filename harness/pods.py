@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from harness.host import CommandFailed, CommandResult
 from harness.supervisor import PROGRAM_DIR
+from harness.wait import wait_until
 
 if TYPE_CHECKING:
     from harness.host import Host
@@ -134,18 +135,38 @@ def create_pod(node: Host, name: str, namespace: str, subnets: list[IPNetwork],
     return pod
 
 
+def _remove_program(node: Host, name: str) -> bool:
+    """Remove a stopped program from the node's supervisord; False while it still runs."""
+    try:
+        node.supervisor_proxy().supervisor.removeProcessGroup(name)
+    except xmlrpc.client.Fault as fault:
+        if "STILL_RUNNING" in fault.faultString:
+            return False
+        if "BAD_NAME" not in fault.faultString:
+            raise
+    return True
+
+
+def delete_pods(pods: list[Pod]) -> None:
+    """Stop the pods' processes (all at once: supervisord stops take a tick of
+    its ~1 s main loop each), release their addresses, remove their namespaces."""
+    for pod in pods:
+        try:
+            pod.node.supervisor_proxy().supervisor.stopProcessGroup(pod.service_name, False)
+        except xmlrpc.client.Fault as fault:
+            if "BAD_NAME" not in fault.faultString:
+                raise
+    for pod in pods:
+        node = pod.node
+        wait_until(lambda: _remove_program(node, pod.service_name),
+                   f"pod {pod.namespace}/{pod.name} to stop on {node.name}", timeout=20, interval=0.05)
+        node.run(f"rm -f {PROGRAM_DIR}/{pod.service_name}.conf")
+        result = _cni(node, "DEL", pod.netns, list(pod.subnets))
+        if not result.ok:
+            raise CommandFailed(result, f"(CNI DEL of pod {pod.namespace}/{pod.name})")
+        node.succeed(f"ip netns del {pod.netns}")
+
+
 def delete_pod(pod: Pod) -> None:
     """Stop the pod's process, release its addresses and remove its namespace."""
-    node = pod.node
-    rpc = node.supervisor_proxy().supervisor
-    for call in (rpc.stopProcessGroup, rpc.removeProcessGroup):
-        try:
-            call(pod.service_name)
-        except xmlrpc.client.Fault as fault:
-            if "BAD_NAME" not in fault.faultString and "NOT_RUNNING" not in fault.faultString:
-                raise
-    node.run(f"rm -f {PROGRAM_DIR}/{pod.service_name}.conf")
-    result = _cni(node, "DEL", pod.netns, list(pod.subnets))
-    if not result.ok:
-        raise CommandFailed(result, f"(CNI DEL of pod {pod.namespace}/{pod.name})")
-    node.succeed(f"ip netns del {pod.netns}")
+    delete_pods([pod])
