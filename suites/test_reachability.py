@@ -144,7 +144,7 @@ def test_vxlan_on_the_wire(lab, pods):
                             "udp", "port", "8472"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         # tcpdump says "listening on ..." once its capture is open
-        ready = capture.stderr.readline().decode()
+        ready = "".join(capture.stderr.readline().decode() for _ in range(2))
         assert "listening on" in ready, f"tcpdump did not start: {ready!r}"
         assert fetch(a, c).ok
         out, err = capture.communicate(timeout=15)
