@@ -53,12 +53,16 @@ EXPORT {{
     SecType = sys;
     Squash = No_Root_Squash;
     Access_Type = None;
+    # the provisioner side works on the directory tree directly: let clients
+    # see its renames and removals at once
+    Attr_Expiration_Time = 0;
     CLIENT {{
         Clients = {", ".join(clients)};
         Access_Type = RW;
     }}
     FSAL {{ Name = VFS; }}
 }}
+MDCACHE {{ Dir_Chunk = 0; }}
 LOG {{ Default_Log_Level = EVENT; }}
 """
 
