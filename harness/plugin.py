@@ -161,11 +161,15 @@ def frontends(hosts_with_role):
     return hosts_with_role("frontend")
 
 
-def pytest_runtest_setup(item):
-    marks = list(item.iter_markers("requires"))
+@pytest.fixture(autouse=True)
+def _required_capabilities(request):
+    """Skip, naming what is missing, a test marked requires(...) on a target
+    lacking it. A fixture rather than a runtest_setup hook: pytest 9 no longer
+    lets a hook ask for fixtures before the item's setup began."""
+    marks = list(request.node.iter_markers("requires"))
     if not marks:
         return
-    target = item._request.getfixturevalue("target")
+    target = request.getfixturevalue("target")
     missing = [cap for mark in marks for cap in mark.args if not target.has(cap)]
     if missing:
         pytest.skip(f"target lacks capability: {', '.join(missing)} "

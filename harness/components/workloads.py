@@ -1,0 +1,15 @@
+"""Workloads: pods on the node/agent hosts, published in the cluster DNS."""
+from __future__ import annotations
+
+from harness.setups import WORKER_ROLES
+from harness.workload import Workloads
+
+NAME = "workloads"
+ORDER = 40
+SETUPS = {"fcio-k8s", "k3s", "centos-hardway", "kubeadm-ha"}
+
+
+def apply(lab, target, steps) -> None:
+    nodes = [h for h in lab.hosts.values() if set(h.roles) & WORKER_ROLES]
+    dns = target.components.get("dns")
+    target.provide("workload", Workloads(nodes, target.pod_subnets, dns), "workloads")

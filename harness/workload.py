@@ -1,0 +1,78 @@
+"""Workloads: a named set of pods behind a service, scaled like a Deployment.
+
+The lab stands in for the Deployment controller, the scheduler and the
+endpoints controller: `scale(n)` starts or stops pods (harness.pods) spread
+over the node/agent hosts, and the cluster DNS follows in the same call, as
+CoreDNS follows the endpoints. On scale-down a pod leaves DNS before it
+stops, as an endpoint is removed before its pod is killed.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from harness.pods import DEFAULT_PORT, Pod, create_pod, delete_pods
+
+if TYPE_CHECKING:
+    from harness.dns_cluster import ClusterDNS
+    from harness.host import Host
+
+
+class Workload:
+    def __init__(self, name: str, namespace: str, port: int, nodes: list[Host],
+                 subnets: dict, dns: ClusterDNS | None, headless: bool = False):
+        self.name, self.namespace, self.port, self.headless = name, namespace, port, headless
+        self.nodes, self.subnets, self.dns = nodes, subnets, dns
+        self.pods: list[Pod] = []
+        self._serial = 0
+
+    def __repr__(self) -> str:
+        return f"<Workload {self.namespace}/{self.name} port {self.port}: {len(self.pods)} pods>"
+
+    def pod_ips(self) -> list[str]:
+        return sorted(ip for pod in self.pods for ip in pod.ips)
+
+    def _least_loaded_node(self) -> Host:
+        return min(self.nodes, key=lambda n: sum(p.node is n for p in self.pods))
+
+    def _publish(self) -> None:
+        if self.dns is not None:
+            self.dns.set_service(self.name, self.namespace, self.pod_ips(), self.headless)
+
+    def scale(self, replicas: int) -> Workload:
+        if replicas < 0:
+            raise ValueError(f"workload {self.namespace}/{self.name}: replicas must be >= 0, got {replicas}")
+        while len(self.pods) < replicas:
+            node = self._least_loaded_node()
+            self._serial += 1
+            self.pods.append(create_pod(node, f"{self.name}-{self._serial}", self.namespace,
+                                        self.subnets[node.name], port=self.port))
+        leaving = self.pods[replicas:]
+        self.pods = self.pods[:replicas]
+        self._publish()
+        delete_pods(leaving)
+        return self
+
+    def set_port(self, port: int) -> Workload:
+        """Roll every pod over to a new container port (a changed Deployment)."""
+        replicas = len(self.pods)
+        self.scale(0)
+        self.port = port
+        return self.scale(replicas)
+
+
+class Workloads:
+    """`target.workload(name, namespace, port)`: the workload of that name,
+    made on first use."""
+
+    def __init__(self, nodes: list[Host], subnets: dict, dns: ClusterDNS | None):
+        if not nodes:
+            raise ValueError("no node/agent host to run pods on")
+        self.nodes, self.subnets, self.dns = nodes, subnets, dns
+        self.all: dict[tuple[str, str], Workload] = {}
+
+    def __call__(self, name: str, namespace: str = "default", port: int = DEFAULT_PORT,
+                 headless: bool = False) -> Workload:
+        key = (namespace, name)
+        if key not in self.all:
+            self.all[key] = Workload(name, namespace, port, self.nodes, self.subnets, self.dns, headless)
+        return self.all[key]

@@ -1,0 +1,192 @@
+"""Pod network reachability, as a matrix of (source, destination, expected)
+in the style of a connectivity test: an expected deny that succeeds fails.
+
+Sources: a pod on the same node, a pod on another node, the nodes, the
+frontends, the BGP router, and hosts with no Kubernetes role (seed 001:
+"non-Kubernetes VMs can not access the cluster network directly").
+Per data plane: host-gw routes (seed 001), vxlan on the wire (seed 003),
+BGP routes, withdrawal and return on the router (seed 004).
+"""
+from __future__ import annotations
+
+import ipaddress
+import subprocess
+import time
+
+import pytest
+
+from harness.pods import create_pod, delete_pod
+from harness.plugin import session_topology
+from harness.podsubnets import node_subnets
+from harness.setups import KUBERNETES_ROLES, WORKER_ROLES
+from harness.wait import wait_until
+
+NAMESPACE = "reach"
+
+
+def pod_nodes(topology) -> list[str]:
+    """The first two pod-hosting workers (or the only one)."""
+    names = [n for n in node_subnets(topology, WORKER_ROLES)]
+    return names[:2]
+
+
+def allowed_from_host(topology, host: str) -> bool:
+    """Who may reach pods directly: hosts of the cluster network (nodes with a
+    pod subnet, the frontend / webgateway) and, with BGP, the router that
+    learns the pod blocks. Everyone else is denied."""
+    roles = set(topology.hosts[host].roles)
+    if topology.setup == "centos-hardway":
+        # seed 003: flanneld runs on the workers only, not on the master
+        return bool(roles & WORKER_ROLES)
+    if "router" in roles:
+        return topology.setup == "kubeadm-ha"
+    return bool(roles & KUBERNETES_ROLES)
+
+
+def matrix(topology) -> list[tuple[str, str, bool]]:
+    """(source, destination pod, expect allowed). Pods: a and b on the first
+    node, c on the second; hosts are `host:<name>`."""
+    nodes = pod_nodes(topology)
+    cases = [("pod:a", "pod:b", True)]
+    if len(nodes) > 1:
+        cases += [("pod:a", "pod:c", True), ("pod:c", "pod:a", True)]
+    for name in topology.hosts:
+        if name == nodes[0]:
+            continue
+        cases.append((f"host:{name}", "pod:a", allowed_from_host(topology, name)))
+    return cases
+
+
+def pytest_generate_tests(metafunc):
+    if "case" in metafunc.fixturenames:
+        cases = matrix(session_topology(metafunc.config))
+        metafunc.parametrize("case", cases, ids=[
+            f"{s}->{d}:{'allow' if a else 'deny'}" for s, d, a in cases])
+
+
+@pytest.fixture(scope="module")
+def pods(lab, target):
+    nodes = pod_nodes(lab.topology)
+    placement = {"a": nodes[0], "b": nodes[0], "c": nodes[-1]}
+    made = {}
+    try:
+        for name, node in placement.items():
+            made[name] = create_pod(lab.host(node), name, NAMESPACE, target.pod_subnets[node])
+        for pod in made.values():
+            wait_until(lambda: pod.run(f"ss -Hltn 'sport = :{pod.port}' | grep -q .").ok,
+                       f"pod {pod.name} to listen on {pod.port}", timeout=20)
+        yield made
+    finally:
+        for pod in made.values():
+            delete_pod(pod)
+
+
+def url(pod) -> str:
+    ip = ipaddress.ip_address(pod.ips[0])
+    return f"http://{'[%s]' % ip if ip.version == 6 else ip}:{pod.port}/"
+
+
+def fetch(source, pod):
+    return source.run(f"curl -sS -m 3 {url(pod)}", timeout=10)
+
+
+@pytest.mark.requires("pod-network")
+def test_reachability(case, lab, pods):
+    source_name, dest_name, allowed = case
+    dest = pods[dest_name.split(":")[1]]
+    kind, name = source_name.split(":")
+    source = pods[name] if kind == "pod" else lab.host(name)
+    result = fetch(source, dest)
+    reached = result.ok and result.stdout.strip() == dest.name
+    if allowed:
+        assert reached, f"{source_name} could not reach {dest} at {url(dest)}: {result.summary()}"
+    else:
+        assert not result.ok, (f"{source_name} reached {dest} at {url(dest)} but the cluster "
+                               f"network must be closed to it (answer: {result.stdout.strip()!r})")
+
+
+@pytest.mark.requires("host-gw")
+def test_host_gw_routes_are_the_other_nodes_subnets(lab, target, host_name):
+    """seed 001, flannel host-gw on the SRV network: each cluster host routes
+    exactly the other nodes' subnets, each via that node's SRV address."""
+    topology = lab.topology
+    host = lab.host(host_name)
+    if not set(host.roles) & KUBERNETES_ROLES:
+        pytest.skip(f"{host_name} has no Kubernetes role")
+    network = "srv" if topology.setup == "k3s" else None
+    expected = {}
+    for node, subnets in target.pod_subnets.items():
+        if node == host_name:
+            continue
+        net = network or next(n for n in topology.hosts[node].addresses if n in host.spec.addresses)
+        for s in subnets:
+            fam = "ipv4" if s.version == 4 else "ipv6"
+            expected[str(s)] = (str(topology.hosts[node].address(net, fam)), net)
+    routes = {}
+    for family in (4, 6):
+        for line in host.succeed(f"ip -{family} route show").splitlines():
+            parts = line.split()
+            if "via" in parts and any(ipaddress.ip_network(parts[0]).subnet_of(c)
+                                      for c in topology.pod_cidrs
+                                      if c.version == family):
+                routes[parts[0]] = (parts[parts.index("via") + 1], parts[parts.index("dev") + 1])
+    assert routes == expected
+
+
+@pytest.mark.requires("vxlan")
+def test_vxlan_on_the_wire(lab, pods):
+    """seed 003: cross-node pod traffic is VXLAN, UDP 8472, VNI 1."""
+    a, c = pods["a"], pods["c"]
+    if a.node is c.node:
+        pytest.skip("needs two nodes")
+    wire = next(iter(c.node.spec.addresses))
+    capture = c.node.popen(["tcpdump", "-i", wire, "-nn", "-l", "-c", "2", "-T", "vxlan",
+                            "udp", "port", "8472"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        # tcpdump says "listening on ..." once its capture is open
+        ready = "".join(capture.stderr.readline().decode() for _ in range(2))
+        assert "listening on" in ready, f"tcpdump did not start: {ready!r}"
+        assert fetch(a, c).ok
+        out, err = capture.communicate(timeout=15)
+    finally:
+        if capture.poll() is None:
+            capture.kill()
+            capture.communicate()
+    text = out.decode()
+    assert "VXLAN" in text and "vni 1" in text, f"no VXLAN VNI 1 seen: {text!r} {err.decode()[-300:]}"
+    assert ".8472:" in text
+    assert a.ips[0] in text and c.ips[0] in text, f"inner packet not between the pods: {text!r}"
+
+
+@pytest.mark.requires("bgp")
+def test_router_learns_every_pod_block_with_its_node_as_next_hop(target):
+    """seed 004: BGP to the upstream router from the private ASN, with
+    keepOriginalNextHop: the router's next hop for a block is its node."""
+    bgp = target.bgp
+    assert bgp.kernel_routes(bgp.router) == bgp.expected_router_routes()
+    paths = bgp.as_paths(bgp.router)
+    for block in bgp.expected_router_routes():
+        assert paths.get(block), f"router has no BGP route for {block}"
+        assert all(p.split()[0] == "65534" for p in paths[block]), paths[block]
+    print(f"\nBGP convergence after BIRD start: {bgp.converged_in:.2f} s")
+
+
+@pytest.mark.requires("bgp")
+def test_node_down_withdraws_its_route_within_hold_time_and_it_comes_back(lab, target):
+    bgp = target.bgp
+    node = list(bgp.blocks)[-1]
+    host = lab.host(node)
+    host.block()
+    started = time.monotonic()
+    try:
+        wait_until(lambda: bgp.kernel_routes(bgp.router) == bgp.expected_router_routes({node}),
+                   f"router to withdraw {node}'s block within the hold time ({bgp.hold_time}s)",
+                   timeout=bgp.hold_time + 2, interval=0.2)
+        withdrawn = time.monotonic() - started
+    finally:
+        host.unblock()
+    started = time.monotonic()
+    wait_until(bgp.converged, f"{node}'s block back on the router and the nodes", timeout=60,
+               interval=0.2)
+    print(f"\nwithdrawal after {node} went down: {withdrawn:.2f} s (hold time {bgp.hold_time} s); "
+          f"restored {time.monotonic() - started:.2f} s after it came back")
