@@ -1,0 +1,49 @@
+"""Fixtures for the harness's own tests: real netns labs, and a check that a
+lab left no trace on the machine."""
+import os
+from pathlib import Path
+
+import pytest
+
+from harness import procs, topology
+from provisioners.netns import NETNS_DIR, NetnsProvisioner
+
+TWO_HOSTS = Path(__file__).resolve().parent / "fixtures" / "two-hosts.yaml"
+
+
+@pytest.fixture(scope="session")
+def two_hosts():
+    return topology.load(TWO_HOSTS)
+
+
+@pytest.fixture
+def netns():
+    return NetnsProvisioner()
+
+
+@pytest.fixture
+def small_lab(netns, two_hosts):
+    with netns.create(two_hosts) as lab:
+        yield lab
+
+
+def lab_footprint(netns: NetnsProvisioner, lab_id: str) -> dict:
+    """Everything of a lab that could leak: names, namespace inodes, dirs."""
+    files = list(NETNS_DIR.glob(f"hl.{lab_id}.*")) + list(netns.ns_dir.glob(f"{lab_id}.*"))
+    return {"files": files, "inodes": {procs.ns_inode(str(f)) for f in files} - {None},
+            "dir": netns.lab_dir(lab_id)}
+
+
+def assert_no_trace(netns: NetnsProvisioner, lab_id: str, inodes: set[int]) -> None:
+    left = lab_footprint(netns, lab_id)
+    assert not left["files"], f"namespace files left: {left['files']}"
+    assert not left["dir"].exists(), f"lab directory left: {left['dir']}"
+    assert not procs.pids_in(inodes), "processes left in the lab's namespaces"
+    mounts = Path("/proc/self/mountinfo").read_text()
+    assert lab_id not in mounts, "mounts of the lab left"
+    for inode in inodes:
+        assert f"[{inode}]" not in mounts, f"namespace {inode} still mounted"
+    # a namespace no process and no mount holds is freed by the kernel
+    holders = [p for p in os.listdir("/proc") if p.isdigit()
+               and any(procs.ns_inode(f"/proc/{p}/ns/{k}") in inodes for k in ("net", "mnt", "uts"))]
+    assert not holders, f"processes still hold the lab's namespaces: {holders}"
