@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import warnings
 from pathlib import Path
 
 import pytest
@@ -169,7 +170,16 @@ def pytest_runtest_setup(item):
     marks = list(item.iter_markers("requires"))
     if not marks:
         return
-    target = item._request.getfixturevalue("target")
+    # The check runs before the item's fixtures (so that a module fixture
+    # needing the missing component never runs): set up the session node
+    # first, so the session-scoped target can be requested (pytest >= 8
+    # refuses fixture requests for nodes not set up yet).
+    state = item.session._setupstate
+    if item.session not in state.stack:
+        state.setup(item.session)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pytest.PytestRemovedIn10Warning)
+        target = item._request.getfixturevalue("target")
     missing = [cap for mark in marks for cap in mark.args if not target.has(cap)]
     if missing:
         pytest.skip(f"target lacks capability: {', '.join(missing)} "
