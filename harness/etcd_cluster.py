@@ -95,7 +95,9 @@ class EtcdCluster:
 
     def define(self, name: str, state: str = "new") -> None:
         m = self.member(name)
-        m.host.service(SERVICE).define("etcd", environment=self._environment(m, state), autostart=True)
+        service = m.host.service(SERVICE)
+        service.define("etcd", environment=self._environment(m, state), autostart=True)
+        service.start()  # an unchanged definition is not restarted by define()
 
     def start(self, name: str) -> None:
         self.member(name).host.service(SERVICE).start()
@@ -175,16 +177,24 @@ class EtcdCluster:
         wait_until(remove, f"etcd member {name} removed", 20, 0.5)
 
     def add_member(self, name: str) -> None:
-        m = self.member(name)
-        out = self.etcdctl(f"member add {name} --peer-urls={m.peer_url}", via=self._other(name))
-        if not out.ok:
-            stale = [s for s in self.member_list(self._other(name)) if m.peer_url in s.get("peerURLs", [])]
+        """`etcdctl member add`, retried while the cluster settles after a
+        removal; refused at once with StaleMember while the peer URL is taken."""
+        m, via = self.member(name), self._other(name)
+
+        def add():
+            out = self.etcdctl(f"member add {name} --peer-urls={m.peer_url}", via=via)
+            if out.ok:
+                return "added"
+            stale = [s for s in self.member_list(via) if m.peer_url in s.get("peerURLs", [])]
             if stale:
-                raise StaleMember(
-                    f"etcd member {name} cannot rejoin: the cluster still lists stale member "
-                    f"{stale[0]['ID']} ({stale[0].get('name') or 'unstarted'}, {m.peer_url}); "
-                    f"remove it first (seed 004: 'etcd server is still a member of the cluster')")
-            raise CommandFailed(out, f"(etcd member add {name})")
+                return stale[0]
+            raise EtcdError(out.summary())
+        outcome = wait_until(add, f"etcd member add {name}", 20, 0.5)
+        if outcome != "added":
+            raise StaleMember(
+                f"etcd member {name} cannot rejoin: the cluster still lists stale member "
+                f"{outcome['ID']} ({outcome.get('name') or 'unstarted'}, {m.peer_url}); "
+                f"remove it first (seed 004: 'etcd server is still a member of the cluster')")
 
     def rejoin(self, name: str) -> float:
         """Seed 004's fix: remove the member, wipe it, add it back, start it with
