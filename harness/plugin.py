@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import warnings
 from pathlib import Path
 
 import pytest
@@ -161,15 +162,22 @@ def frontends(hosts_with_role):
     return hosts_with_role("frontend")
 
 
-@pytest.fixture(autouse=True)
-def _required_capabilities(request):
+def pytest_runtest_setup(item):
     """Skip, naming what is missing, a test marked requires(...) on a target
-    lacking it. A fixture rather than a runtest_setup hook: pytest 9 no longer
-    lets a hook ask for fixtures before the item's setup began."""
-    marks = list(request.node.iter_markers("requires"))
+    lacking it."""
+    marks = list(item.iter_markers("requires"))
     if not marks:
         return
-    target = request.getfixturevalue("target")
+    # The check runs before the item's fixtures (so that a module fixture
+    # needing the missing component never runs): set up the session node
+    # first, so the session-scoped target can be requested (pytest >= 8
+    # refuses fixture requests for nodes not set up yet).
+    state = item.session._setupstate
+    if item.session not in state.stack:
+        state.setup(item.session)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pytest.PytestRemovedIn10Warning)
+        target = item._request.getfixturevalue("target")
     missing = [cap for mark in marks for cap in mark.args if not target.has(cap)]
     if missing:
         pytest.skip(f"target lacks capability: {', '.join(missing)} "

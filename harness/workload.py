@@ -28,6 +28,12 @@ class Workload:
     def __repr__(self) -> str:
         return f"<Workload {self.namespace}/{self.name} port {self.port}: {len(self.pods)} pods>"
 
+    @property
+    def cluster_ip(self) -> str | None:
+        """The service's ClusterIP (None for a headless service or before the first scale)."""
+        records = self.dns.services.get((self.namespace, self.name)) if self.dns else None
+        return records.cluster_ip if records else None
+
     def pod_ips(self) -> list[str]:
         return sorted(ip for pod in self.pods for ip in pod.ips)
 

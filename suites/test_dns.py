@@ -1,0 +1,81 @@
+"""Cluster DNS as seed 000 documents it and the Kubernetes DNS spec defines it.
+
+Seed 000: services "can be resolved from all Kubernetes VMs:
+`dig myapp.default.svc.cluster.local`" and "You can get the Pod IPs belonging
+to a service with a wildcard DNS query: `dig *.myapp.default.svc.cluster.local`".
+Seed 004: "All k8s clusters are IPv6 only" (AAAA answers). Written against
+Target/Host only.
+"""
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from harness.setups import KUBERNETES_ROLES
+from harness.wait import wait_until
+
+pytestmark = pytest.mark.requires("dns", "workloads")
+
+#: "DNS follows within a second" of a scale change
+DNS_FOLLOW_S = 1.0
+
+
+def kubernetes_hosts(target):
+    return [h for h in target.lab.hosts.values() if set(h.roles) & KUBERNETES_ROLES]
+
+
+@pytest.fixture(scope="module")
+def app(target):
+    workload = target.workload("dns-suite", port=8080).scale(1)
+    yield workload
+    workload.scale(0)
+
+
+def test_service_name_resolves_to_its_service_ip_from_every_kubernetes_host(target, app):
+    assert app.cluster_ip, "the service has no ClusterIP"
+    cidrs = [ipaddress.ip_network(c) for c in target.lab.topology.service_cidrs]
+    assert any(ipaddress.ip_address(app.cluster_ip) in c for c in cidrs), \
+        f"ClusterIP {app.cluster_ip} is outside the service CIDR {cidrs}"
+    name = f"{app.name}.{app.namespace}.svc.cluster.local"
+    wrong = {h.name: got for h in kubernetes_hosts(target)
+             if (got := target.resolve(name, h)) != [app.cluster_ip]}
+    assert not wrong, f"{name} should be [{app.cluster_ip}], but resolved as {wrong}"
+
+
+@pytest.mark.parametrize("replicas", [0, 1, 3, 5])
+def test_wildcard_returns_exactly_the_pod_set(target, app, replicas):
+    app.scale(replicas)
+    name = f"*.{app.name}.{app.namespace}.svc.cluster.local"
+    for host in kubernetes_hosts(target):
+        wait_until(lambda: target.resolve(name, host) == app.pod_ips(),
+                   f"{name} on {host.name} to be {app.pod_ips()}", DNS_FOLLOW_S, 0.05)
+
+
+def test_headless_service_answers_with_the_pod_ips(target):
+    headless = target.workload("dns-headless", port=8080, headless=True).scale(2)
+    try:
+        assert headless.cluster_ip is None
+        host = kubernetes_hosts(target)[0]
+        assert target.resolve("dns-headless.default.svc.cluster.local", host) == headless.pod_ips()
+    finally:
+        headless.scale(0)
+
+
+def test_unknown_name_is_nxdomain(target, app):
+    for host in kubernetes_hosts(target):
+        answer = target.dns.lookup("no-such-service.default.svc.cluster.local", host, "A")
+        assert answer.status == "NXDOMAIN", f"{host.name}: {answer}"
+
+
+@pytest.mark.requires("ipv6")
+def test_ipv6_only_cluster_answers_aaaa(target, app):
+    if "ipv4" in target.lab.topology.families:
+        pytest.skip("not an IPv6-only setup")
+    app.scale(3)
+    name = f"*.{app.name}.{app.namespace}.svc.cluster.local"
+    host = kubernetes_hosts(target)[0]
+    aaaa = target.dns.lookup(name, host, "AAAA")
+    assert aaaa.status == "NOERROR" and sorted(aaaa.addresses) == app.pod_ips()
+    assert all(ipaddress.ip_address(ip).version == 6 for ip in aaaa.addresses)
+    assert target.dns.lookup(name, host, "A").addresses == ()
