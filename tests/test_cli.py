@@ -1,0 +1,73 @@
+"""The `harness` command end to end, as a user types it."""
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TWO_HOSTS, assert_no_trace, lab_footprint
+
+ROOT = Path(__file__).resolve().parent.parent
+HARNESS = str(ROOT / ".venv" / "bin" / "harness")
+
+
+def harness(*args, check=True):
+    result = subprocess.run([HARNESS, *args], capture_output=True, text=True, cwd=ROOT,
+                            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "COLUMNS": "200"})
+    if check:
+        assert result.returncode == 0, result.stderr + result.stdout
+    return result
+
+
+def test_up_status_exec_down(netns):
+    up = harness("up", str(TWO_HOSTS))
+    lab_id = re.search(r"lab (\S+) is up", up.stdout).group(1)
+    try:
+        assert f"harness shell {lab_id} master" in up.stdout
+        assert "namespaces for 2 hosts" in up.stderr, "each step shows progress"
+        status = harness("status", lab_id).stdout
+        assert lab_id in status and "detached" in status and "192.168.77.10" in status
+        out = harness("exec", lab_id, "node1", "--", "ping", "-c1", "-W2", "master")
+        assert "1 received" in out.stdout
+        failed = harness("exec", lab_id, "node1", "--", "sh", "-c", "exit 7", check=False)
+        assert failed.returncode == 7
+        missing = harness("exec", lab_id, "nohost", "--", "true", check=False)
+        assert missing.returncode == 2 and "has no host 'nohost'" in missing.stderr
+        harness("exec", lab_id, "master", "--", "true")
+        assert lab_id not in harness("gc").stdout, "gc keeps a detached lab"
+    finally:
+        footprint = lab_footprint(netns, lab_id)
+        harness("down", lab_id)
+    assert_no_trace(netns, lab_id, footprint["inodes"])
+    assert harness("status", lab_id, check=False).returncode == 2
+
+
+def test_up_with_bad_topology_creates_nothing(netns, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(TWO_HOSTS.read_text().replace("roles: [node]", "roles: [minion]"))
+    before = {r.id for r in netns.list()}
+    result = harness("up", str(bad), check=False)
+    assert result.returncode == 2
+    assert f"{bad}: hosts.node1.roles: unknown role 'minion'" in result.stderr.replace("\n", "")
+    assert {r.id for r in netns.list()} == before
+
+
+@pytest.mark.parametrize("args, message", [
+    (["up", str(TWO_HOSTS), "--provisioner", "vmware"], "unknown provisioner 'vmware'"),
+    (["down", "nosuch-000000"], "no lab 'nosuch-000000'"),
+    (["shell", "nosuch-000000", "master"], "no lab 'nosuch-000000'"),
+])
+def test_bad_arguments_get_one_clear_error(args, message):
+    result = harness(*args, check=False)
+    assert result.returncode == 2 and message in result.stderr.replace("\n", "")
+
+
+def test_unknown_flag_is_refused():
+    result = harness("up", str(TWO_HOSTS), "--turbo", check=False)
+    assert result.returncode == 2 and "unrecognized arguments: --turbo" in result.stderr
+
+
+def test_doctor_names_what_is_missing_and_how_to_install():
+    result = harness("doctor", check=False)
+    assert "iproute2" in result.stdout and "present" in result.stdout
+    assert "k3s" in result.stdout and "HARNESS_K8S_ARTIFACTS" in result.stdout
