@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from harness.host import CommandFailed
+from harness.supervisor import ServiceError
 from harness.wait import WaitTimeout, wait_until
 
 if TYPE_CHECKING:
@@ -216,11 +217,14 @@ class EtcdCluster:
         try:
             self.add_member(name)
         except StaleMember as refused:
-            self.define(name, state="existing")
             try:
+                # the wiped member either hangs or panics on the leader's
+                # heartbeat ("tocommit(N) is out of range"): both are the failure
+                self.define(name, state="existing")
                 self.wait_healthy(within)
-            except WaitTimeout:
-                raise refused from None
+            except (WaitTimeout, ServiceError) as failure:
+                raise StaleMember(f"{refused}; etcd on {name}: {str(failure).splitlines()[0]}"
+                                  ) from None
             raise EtcdError(f"etcd member {name} came up although stale member was still listed")
         self.define(name, state="existing")
         self.wait_healthy(within)

@@ -11,7 +11,7 @@ from harness.setups import CONTROL_PLANE_ROLES, KUBERNETES_ROLES
 
 NAME = "cluster DNS"
 ORDER = 30
-SETUPS = {"fcio-k8s", "k3s", "centos-hardway", "kubeadm-ha"}
+SETUPS = {"fcio-k8s", "k3s", "nixos", "centos-hardway", "kubeadm-ha"}
 
 
 def apply(lab, target, steps) -> None:

@@ -6,7 +6,7 @@ from harness.workload import Workloads
 
 NAME = "workloads"
 ORDER = 40
-SETUPS = {"fcio-k8s", "k3s", "centos-hardway", "kubeadm-ha"}
+SETUPS = {"fcio-k8s", "k3s", "nixos", "centos-hardway", "kubeadm-ha"}
 
 
 def apply(lab, target, steps) -> None:

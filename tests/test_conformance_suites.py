@@ -1,0 +1,42 @@
+"""The conformance suites, run as a user runs them, on every documented setup.
+
+Each run boots the setup's lab, applies the setup with the real daemons and
+runs all of suites/. It must end with no failure and no error, and with the
+setup's own components exercised (a capability the setup documents must not
+show up among the skip reasons).
+"""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# what each setup documents, so a suite for it must run, not skip
+DOCUMENTED = {
+    "fcio-k8s": {"dns", "workloads", "haproxy"},
+    "k3s": {"dns", "haproxy", "host-gw", "nfs", "webgateway", "datastore"},
+    "nixos": {"dns", "workloads"},
+    "centos-hardway": {"etcd", "vxlan", "flannel-config"},
+    "kubeadm-ha": {"etcd", "etcd-quorum", "bgp", "ipv6"},
+}
+
+
+@pytest.mark.parametrize("setup", sorted(DOCUMENTED))
+def test_suites_pass_on_setup(setup, tmp_path):
+    results = tmp_path / "results"
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "suites/", "--topology", setup, "-q",
+         "-p", "no:cacheprovider", "-rfEs", "--results-dir", str(results)],
+        cwd=ROOT, capture_output=True, text=True, timeout=900)
+    tail = run.stdout[-6000:]
+    assert run.returncode == 0, f"suites failed on {setup}:\n{tail}\n{run.stderr[-2000:]}"
+    outcomes = [t["outcome"] for t in json.loads((results / "results.json").read_text())["tests"]]
+    assert outcomes.count("passed") >= 10, f"too few tests ran on {setup}:\n{tail}"
+    skipped_for = {line.split("capability: ", 1)[1].split(" (")[0]
+                   for line in run.stdout.splitlines() if "target lacks capability: " in line}
+    lacking = {cap.strip() for caps in skipped_for for cap in caps.split(",")}
+    assert not (lacking & DOCUMENTED[setup]), \
+        f"{setup} documents {sorted(lacking & DOCUMENTED[setup])} but the suites skipped them"
