@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -83,8 +82,8 @@ _HAPROXY_SOCK = "$(ls /run/haproxy*.sock /run/haproxy/*.sock 2>/dev/null | head 
 
 HOST_COLLECTORS = [
     Collector("processes.txt", "ps -o pid,ppid,stat,etime,args --forest -p \"$(host_pids | paste -sd,)\""),
-    Collector("services.txt", f"{sys.executable} -m supervisor.supervisorctl -c /etc/supervisor/harness.conf status",
-              f"[ -x {sys.executable} ]"),
+    Collector("services.txt", "supervisorctl -c /etc/supervisor/harness.conf status",
+              "command -v supervisorctl"),
     Collector("addresses.txt", "ip -d address show"),
     Collector("routes.txt", "ip -4 route show table all; echo; ip -6 route show table all"),
     Collector("neighbours.txt", "ip neigh show; ip -6 neigh show"),

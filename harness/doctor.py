@@ -26,7 +26,7 @@ def apt(package: str) -> str:
 PREREQUISITES = [
     Prerequisite("iproute2", "ip", "netns labs", apt("iproute2")),
     Prerequisite("util-linux unshare/nsenter", "nsenter", "netns labs", apt("util-linux")),
-    Prerequisite("supervisord", "supervisord", "services on lab hosts", INSTALL),
+    Prerequisite("supervisord", "supervisord", "services on lab hosts", apt("supervisor")),
     Prerequisite("OpenSSH server", "sshd", "--ssh hosts (testinfra ssh://)", apt("openssh-server")),
     Prerequisite("socat", "socat", "ssh into netns hosts", apt("socat")),
     Prerequisite("etcd", "etcd", "etcd in centos-hardway and kubeadm-ha", apt("etcd-server etcd-client")),

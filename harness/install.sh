@@ -7,10 +7,10 @@ cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(
   iproute2 iputils-ping procps psmisc util-linux socat curl ethtool tcpdump iptables
-  openssh-server openssh-client
+  openssh-server openssh-client supervisor
   etcd-server etcd-client haproxy bind9 bind9-utils bind9-dnsutils bird2 nginx
   postgresql nfs-ganesha nfs-ganesha-vfs libnfs-utils containernetworking-plugins
-  golang-cfssl mininet debootstrap chromium
+  golang-cfssl mininet bridge-utils debootstrap chromium
 )
 
 missing=()

@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -44,6 +43,7 @@ SWITCH = "_sw"
 IFA_F_NODAD = 0x02
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SSH_PORT = 22
+SUPERVISORD = "/usr/bin/supervisord"
 
 # Runs inside the new namespaces (created by unshare) to make the host's
 # private view of the machine. $1: the host's directory, $2: its hostname.
@@ -138,11 +138,10 @@ class NetnsHost(Host):
         return unix_proxy(str(self.supervisor_socket))
 
     def start(self) -> None:
-        supervisord = Path(sys.executable).parent / "supervisord"
-        if not supervisord.exists():
-            supervisord = Path(shutil.which("supervisord") or "supervisord")
+        # the machine's supervisord (Debian's): the harness's own venv may
+        # live under /tmp, which is private to each host
         self.supervisor_socket.unlink(missing_ok=True)
-        result = self.exec([str(supervisord), "-c", CONFIG_PATH])
+        result = self.exec([SUPERVISORD, "-c", CONFIG_PATH])
         if not result.ok:
             raise RuntimeError(f"supervisord did not start on {self.name}: {result.summary()}")
 
