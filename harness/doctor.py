@@ -5,8 +5,6 @@ import os
 import shutil
 from dataclasses import dataclass
 
-INSTALL = "bash harness/install.sh"
-
 
 @dataclass(frozen=True)
 class Prerequisite:
