@@ -1,0 +1,29 @@
+"""The shipped repro cases reproduce the problems of their seeds, for real:
+each boots its lab, injects its faults, runs its selection, keeps the lab
+(printing how to attach) and writes a bundle."""
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HARNESS = str(ROOT / ".venv" / "bin" / "harness")
+
+
+@pytest.mark.parametrize("case", ["haproxy-port-change", "bgp-session-lost", "etcd-rejoin-hang"])
+def test_shipped_case_reproduces(case, tmp_path):
+    run = subprocess.run([HARNESS, "repro", str(ROOT / "fixtures" / "repro" / f"{case}.yaml"),
+                          "--results", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                         timeout=600, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "COLUMNS": "300"})
+    kept = re.search(r"lab (\S+) kept: attach with `harness shell \1 \S+`", run.stdout)
+    try:
+        assert run.returncode == 0 and f"REPRODUCED: {case}" in run.stdout, run.stdout + run.stderr
+        assert kept, "the lab must be kept, with the way to attach printed"
+        summary = json.loads(next(tmp_path.glob(f"{case}-*/repro.json")).read_text())
+        assert summary["reproduced"] and summary["shown"]
+        assert summary["bundles"] and all(Path(b).is_dir() for b in summary["bundles"])
+    finally:
+        if kept:
+            subprocess.run([HARNESS, "down", kept.group(1)], cwd=ROOT, capture_output=True)
