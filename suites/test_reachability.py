@@ -9,6 +9,7 @@ BGP routes, withdrawal and return on the router (seed 004).
 """
 from __future__ import annotations
 
+import json
 import ipaddress
 import subprocess
 import time
@@ -190,3 +191,21 @@ def test_node_down_withdraws_its_route_within_hold_time_and_it_comes_back(lab, t
                interval=0.2)
     print(f"\nwithdrawal after {node} went down: {withdrawn:.2f} s (hold time {bgp.hold_time} s); "
           f"restored {time.monotonic() - started:.2f} s after it came back")
+
+
+@pytest.mark.requires("vxlan", "etcd")
+def test_flannel_subnet_leases_are_in_etcd(lab, target):
+    """seed 003: each node's lease under /atomic.io/network/subnets/, keyed
+    like 10.241.60.0-24, naming the node's public IP and its flannel.1 VTEP."""
+    etcd, subnets = target.etcd, target.pod_subnets
+    listed = etcd.etcdctl("get --prefix --keys-only /atomic.io/network/subnets/")
+    assert listed.ok, listed.summary()
+    expected = {f"/atomic.io/network/subnets/{s.network_address}-{s.prefixlen}": node
+                for node, node_subnets in subnets.items() for s in node_subnets}
+    assert set(listed.stdout.split()) == set(expected)
+    for key, node in expected.items():
+        lease = json.loads(etcd.get(key))
+        host = lab.host(node)
+        assert lease["BackendType"] == "vxlan"
+        assert lease["PublicIP"] in {host.address(n) for n in host.spec.addresses}
+        assert lease["BackendData"]["VtepMAC"] == host.succeed("cat /sys/class/net/flannel.1/address").strip()
