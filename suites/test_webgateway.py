@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from harness.wait import wait_until
+
 from harness.setups import WORKER_ROLES
 
 
@@ -39,11 +41,51 @@ def test_nginx_config_passes_nginx_t(target):
     target.webgateway.host.succeed("nginx -t -q -c /etc/nginx/harness.conf")
 
 
+@pytest.fixture(scope="module")
+def myapp(target):
+    """Seed 001 scenario 1: a headless service on pod port 8888 and
+    `flyingcircus.kubernetes.frontend.myapp = { binds = [ "127.0.0.1:8000" ]; podPort = 8888; }`."""
+    workload = target.workload("myapp", port=8888, headless=True)
+    target.frontend.configure("myapp", binds=["127.0.0.1:8000"], podPort=8888)
+    workload.scale(2)
+    wait_until(lambda: target.frontend.up_addresses("myapp") == workload.pod_ips(),
+               "HAProxy's myapp servers to be the pods", 10)
+    yield workload
+    target.frontend.remove("myapp")
+    workload.scale(0)
+
+
+def answers(host, command: str, count: int) -> set[str]:
+    return {host.succeed(command).strip() for _ in range(count)}
+
+
 @pytest.mark.requires("webgateway", "haproxy", "workloads")
-def test_https_through_the_frontend_reaches_the_pods(target):
+def test_https_through_the_frontend_reaches_the_pods(target, myapp):
+    """Scenario 1: nginx terminates TLS, HAProxy on 127.0.0.1:8000 balances
+    over the pods: every pod answers, and only pods answer."""
     gw = target.webgateway
-    out = gw.host.succeed(curl(gw, "https"))
-    assert out.strip(), "empty answer through nginx and HAProxy"
+    names = {p.name for p in myapp.pods}
+    assert answers(gw.host, curl(gw, "https", extra="-f"), 6) == names
+
+
+@pytest.mark.requires("webgateway", "haproxy", "workloads")
+def test_tcp_pass_through_on_the_public_address(target, myapp):
+    """Scenario 2's shape: HAProxy in tcp mode on the public FE address passes
+    the stream through untouched. Seed 001 forwards to a LoadBalancer service
+    port (lbServicePort); the lab has no LoadBalancer implementation (k3s's
+    servicelb cannot run here), so the stream goes to the pods (podPort).
+    Port 8443: nginx holds the FE address's 443."""
+    gw = target.webgateway
+    bind = gw.addresses[0]
+    target.frontend.configure("myapp-tcp", binds=[f"{bind}:8443"], mode="tcp", podPort=8888,
+                              serviceName="myapp")
+    try:
+        wait_until(lambda: target.frontend.up_addresses("myapp-tcp") == myapp.pod_ips(),
+                   "HAProxy's tcp servers to be the pods", 10)
+        names = {p.name for p in myapp.pods}
+        assert answers(gw.host, f"curl -sSf -m 5 http://{bind}:8443/", 6) == names
+    finally:
+        target.frontend.remove("myapp-tcp")
 
 
 @pytest.mark.requires("datastore")
