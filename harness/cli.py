@@ -182,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("doctor", help="which prerequisites are present or missing")
     p.set_defaults(func=cmd_doctor)
+
+    from provisioners import image
+    image.add_parser(sub)
     return parser
 
 
