@@ -200,9 +200,8 @@ class DockerProvisioner(Provisioner):
         self.image = image
         # a bind-mounted directory reaches supervisord only when the engine
         # runs on this machine (a unix socket)
-        if shared_filesystem is None:
-            shared_filesystem = not self.base_url or self.base_url.startswith("unix://")
-        self.shared_filesystem = shared_filesystem
+        self.local_engine = not self.base_url or self.base_url.startswith("unix://")
+        self.shared_filesystem = self.local_engine if shared_filesystem is None else shared_filesystem
         self._client = None
 
     @property
@@ -227,7 +226,8 @@ class DockerProvisioner(Provisioner):
         with "unable to apply caps"), the host gets all that it has instead,
         with the same unconfined seccomp/AppArmor and writable /proc/sys.
         """
-        missing = missing_capabilities() if self.shared_filesystem else []
+        # a remote engine's machine is assumed to grant every capability
+        missing = missing_capabilities() if self.local_engine else []
         if not missing:
             return {"privileged": True}
         return {"cap_add": ["ALL"], "cap_drop": missing,

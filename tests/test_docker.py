@@ -189,3 +189,15 @@ def test_failed_create_leaves_nothing(provisioner, topo):
     new = [r.id for r in provisioner.list() if r.id not in before and r.topology == "dsmall"
            and r.owner_pid == os.getpid()]
     assert new == []
+
+
+def test_the_setup_applies_on_docker_hosts(lab):
+    """The same components run on containers as on the netns lab: the pod
+    network's routes lead from the server to the agent's pod subnet."""
+    from harness import setups
+    from harness.podsubnets import node_subnets
+    target = setups.apply(lab)
+    assert target.has("pod-network") or target.pod_subnets
+    agent_subnet = node_subnets(lab.topology)["agent1"][0]
+    route = lab.host("server").succeed(f"ip route show {agent_subnet}")
+    assert f"via {lab.host('agent1').address('srv')}" in route
