@@ -32,7 +32,6 @@ import os
 import shutil
 import socket
 import tarfile
-import xmlrpc.client
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -44,6 +43,7 @@ from harness.supervisor import SOCKET_PATH, unix_proxy
 from harness.topology import Topology, from_dict
 from harness.wait import wait_until
 from provisioners.base import Provisioner
+from provisioners import exec_rpc
 from provisioners.netns import etc_hosts
 
 LABEL = "harness.lab"
@@ -53,40 +53,6 @@ RUN_DIR = Path(os.environ.get("HARNESS_RUN_DIR", "/run/harness")) / "docker"
 SCRATCH_POOL = ipaddress.ip_network("198.18.0.0/15")
 BLOCK_CHAIN = "HARNESS-BLOCK"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-#: runs inside a host: one XML-RPC request from stdin to supervisord's socket
-RPC_RELAY = f"""
-import socket, sys
-body = sys.stdin.buffer.read()
-s = socket.socket(socket.AF_UNIX)
-s.connect({SOCKET_PATH!r})
-s.sendall(b"POST /RPC2 HTTP/1.0\\r\\nContent-Type: text/xml\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(body) + body)
-reply = b""
-while True:
-    chunk = s.recv(65536)
-    if not chunk:
-        break
-    reply += chunk
-sys.stdout.buffer.write(reply.split(b"\\r\\n\\r\\n", 1)[1])
-"""
-
-
-class ExecTransport(xmlrpc.client.Transport):
-    """XML-RPC to a host's supervisord by `docker exec`, for remote engines."""
-
-    def __init__(self, host: DockerHost):
-        super().__init__()
-        self.lab_host = host
-
-    def request(self, host, handler, request_body, verbose=False):
-        result = self.lab_host.exec(["python3", "-c", RPC_RELAY], input=request_body, timeout=30)
-        if not result.ok:
-            raise ConnectionError(f"supervisord on {self.lab_host.name}: {result.summary()}")
-        parser, unmarshaller = self.getparser()
-        parser.feed(result.stdout.encode("utf-8", "surrogateescape"))
-        parser.close()
-        return unmarshaller.close()
-
 
 def container_name(lab_id: str, host: str) -> str:
     return f"{PREFIX}{lab_id}-{host}"
@@ -146,7 +112,7 @@ class DockerHost(Host):
     def supervisor_proxy(self):
         if self.provisioner.shared_filesystem:
             return unix_proxy(str(self.run_dir / SOCKET_PATH.removeprefix("/run/")))
-        return xmlrpc.client.ServerProxy("http://supervisord", transport=ExecTransport(self))
+        return exec_rpc.proxy(self)
 
     def wait_started(self, timeout: float = 30) -> None:
         def running():

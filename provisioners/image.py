@@ -30,6 +30,8 @@ PACKAGES = (
     # Host API: supervisord as PID 1's child, commands, faults, testinfra
     "supervisor", "iproute2", "iputils-ping", "procps", "psmisc", "iptables", "socat",
     "curl", "tcpdump", "ethtool", "kmod", "openssh-server", "openssh-client",
+    # VMs: the libvirt provisioner runs commands through the guest agent
+    "qemu-guest-agent",
     # the components of the setups (the same list harness/install.sh puts on the machine)
     "etcd-server", "etcd-client", "haproxy", "bind9", "bind9-utils", "bind9-dnsutils",
     "bird2", "nginx", "containernetworking-plugins",
@@ -38,15 +40,34 @@ PACKAGES = (
 #: runs as the container's (or VM's) init at every boot: names the lab links
 #: after their networks, gives them the topology's addresses, writes
 #: /etc/hosts, then hands over to supervisord. /etc/harness/links has one
-#: line per link: "<engine's address> <network> <address/prefix>...".
+#: line per link: "<engine's IPv4 address or MAC> <network> <address/prefix>...".
+#: In a VM it is PID 1 (init=), so it first mounts what an init mounts.
 BOOT_SCRIPT = r"""#!/bin/sh
 set -e
+if [ $$ = 1 ]; then
+  set +e  # an initramfs may have mounted some of these already
+  mountpoint -q /proc || mount -t proc proc /proc
+  mountpoint -q /sys || mount -t sysfs sysfs /sys
+  mountpoint -q /dev || mount -t devtmpfs dev /dev
+  mkdir -p /dev/pts; mountpoint -q /dev/pts || mount -t devpts devpts /dev/pts
+  mount -o remount,rw /
+  mountpoint -q /run || mount -t tmpfs tmpfs /run
+  mount -t tmpfs tmpfs /tmp
+  mountpoint -q /sys/fs/cgroup || mount -t cgroup2 cgroup2 /sys/fs/cgroup
+  modprobe -a virtio_console virtio_net 2>/dev/null || true
+  # the VM's own settings come on a small second disk (the libvirt config drive)
+  if [ -b /dev/vdb ]; then mkdir -p /etc/harness; mount -o ro /dev/vdb /etc/harness; fi
+  set -e
+fi
 echo 0 > /proc/sys/net/ipv6/conf/all/disable_ipv6 || true
 echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad || true
 ip link set lo up
 if [ -f /etc/harness/links ]; then
   while read -r engine_addr name addrs; do
-    dev=$(ip -o -4 addr show | awk -v a="$engine_addr" 'index($4, a "/") == 1 {print $2}')
+    case $engine_addr in
+      *:*) dev=$(ip -o link | awk -v m="$engine_addr" 'index($0, "link/ether " m " ") {sub(":", "", $2); print $2}') ;;
+      *) dev=$(ip -o -4 addr show | awk -v a="$engine_addr" 'index($4, a "/") == 1 {print $2}') ;;
+    esac
     [ -n "$dev" ] || { echo "harness-boot: no link has $engine_addr" >&2; exit 1; }
     ip link set "$dev" down
     [ "$dev" = "$name" ] || ip link set "$dev" name "$name"

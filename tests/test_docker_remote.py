@@ -14,7 +14,8 @@ from harness.topology import from_dict
 
 pytest.importorskip("docker")
 
-from provisioners.docker import DockerProvisioner, ExecTransport  # noqa: E402
+from provisioners.docker import DockerProvisioner  # noqa: E402
+from provisioners.exec_rpc import ExecTransport  # noqa: E402
 from tests.test_docker import SMALL, objects_of  # noqa: E402
 
 REMOTE = "unix:///run/docker-remote.sock"
