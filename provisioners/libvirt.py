@@ -51,7 +51,7 @@ META_NS = "https://k8s-conformance-harness.invalid/lab"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 KERNEL_CMDLINE = "root=/dev/vda rw console=ttyS0 init=/usr/local/sbin/harness-boot panic=-1"
 GUEST_AGENT = """[program:qemu-ga]
-command=sh -c 'exec qemu-ga -m virtio-serial -p /dev/vport*p1'
+command=sh -c 'modprobe virtio_console; exec qemu-ga -m virtio-serial -p /dev/vport*p1'
 autostart=true
 autorestart=true
 startretries=100
@@ -149,6 +149,8 @@ class LibvirtProvisioner(Provisioner):
     def __init__(self, uri: str | None = None, memory_mib: int = 384):
         import libvirt
         self._libvirt = libvirt
+        # failures arrive as exceptions; libvirt's own printing to stderr is noise
+        libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
         self.uri = uri or os.environ.get("LIBVIRT_DEFAULT_URI", "qemu:///system")
         self.memory_mib = memory_mib
         self._conn = None
@@ -196,6 +198,10 @@ class LibvirtProvisioner(Provisioner):
             try:
                 run(["tar", "--numeric-owner", "-xf", str(tarball), "-C", str(root)], "tar")
                 (root / "etc/supervisor/conf.d/qemu-ga.conf").write_text(GUEST_AGENT)
+                # the VM boots this machine's kernel: its modules belong in the root
+                version = kernel.name.removeprefix("vmlinuz-")
+                shutil.copytree(f"/lib/modules/{version}", root / "lib/modules" / version,
+                                symlinks=True)
                 partial = raw.with_suffix(".partial")
                 run(["mkfs.ext4", "-q", "-F", "-L", "harness-root", "-d", str(root),
                      str(partial), "3G"], "mkfs.ext4")
