@@ -103,6 +103,12 @@ class LibvirtHost(Host):
             rc, err = 124, err + f"\n(harness: killed after {timeout}s)"
         return CommandResult(self.name, cmd, rc, out, err)
 
+    def put_file(self, path: str, content: bytes | str, mode: int = 0o644) -> None:
+        """Written files are synced: crash() is a power cut, which would
+        otherwise lose what the harness configured (service definitions)."""
+        super().put_file(path, content, mode)
+        self.succeed("sync")
+
     def shell_argv(self) -> list[str]:
         return ["virsh", "-c", self.provisioner.uri, "console", self.domain_name]
 
@@ -124,9 +130,8 @@ class LibvirtHost(Host):
 
     def _set_links(self, state: str) -> None:
         import libvirt
-        topo = self.provisioner.topology_of(self.lab_id)
         for net in self.spec.addresses:
-            xml = interface_xml(self.lab_id, self.name, net, topo) \
+            xml = interface_xml(self.lab_id, self.name, net) \
                 .replace("</interface>", f"<link state='{state}'/></interface>")
             self.domain.updateDeviceFlags(xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)
 
@@ -138,7 +143,7 @@ class LibvirtHost(Host):
         self._set_links("up")
 
 
-def interface_xml(lab_id: str, host: str, net: str, topology: Topology) -> str:
+def interface_xml(lab_id: str, host: str, net: str) -> str:
     return (f"<interface type='network'><source network='{PREFIX}{lab_id}-{net}'/>"
             f"<mac address='{mac_of(lab_id, host, net)}'/><model type='virtio'/></interface>")
 
@@ -257,7 +262,7 @@ class LibvirtProvisioner(Provisioner):
         meta = json.dumps({"lab": lab_id, "host": host.name, "owner": os.getpid(),
                            "owner_start": procs.process_start_time(os.getpid()),
                            "owner_host": socket.gethostname(), "topology": topology.to_dict()})
-        nics = "".join(interface_xml(lab_id, host.name, n, topology) for n in host.spec.addresses)
+        nics = "".join(interface_xml(lab_id, host.name, n) for n in host.spec.addresses)
         xml = f"""<domain type='{accel}'>
   <name>{host.domain_name}</name>
   <metadata><h:lab xmlns:h='{META_NS}'>{escape(meta)}</h:lab></metadata>
