@@ -185,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from harness import cli_reporting
     cli_reporting.add_parsers(sub)
+    from provisioners import image
+    image.add_parser(sub)
     return parser
 
 

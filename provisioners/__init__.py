@@ -9,6 +9,8 @@ from provisioners.base import Provisioner
 #: need their SDKs and daemons; netns needs neither)
 BACKENDS = {
     "netns": "provisioners.netns:NetnsProvisioner",
+    "docker": "provisioners.docker:DockerProvisioner",
+    "libvirt": "provisioners.libvirt:LibvirtProvisioner",
 }
 DEFAULT = "netns"
 

@@ -1,0 +1,401 @@
+"""The docker provisioner: hosts are privileged containers of the host image.
+
+Each host is a container (own root filesystem, hostname, PID namespace) whose
+main process is the image's boot script, which wires the lab links and then
+runs supervisord, so `crash()` is `docker kill` and `start()` is `docker
+start`: a reboot that brings back every autostart service.
+
+Networks. Each topology network is a docker bridge network of the lab,
+`internal` (no route out, no NAT) and with `inhibit_ipv4` (the bridge has no
+address on the machine). The topology's addresses are NOT docker's: dockerd
+refuses two networks with the same subnet, so two labs of one topology could
+never share a daemon. Instead each docker network gets a scratch /24 from
+SCRATCH_POOL (only used to tell which container link is which), and the boot
+script renames the link after its network and gives it the topology's IPv4
+and IPv6 addresses. Two labs of one topology thus share nothing but the
+daemon, and the lab hosts look as on the netns lab (link `<network>`).
+
+Every object carries the labels `harness.lab=<id>`; `list`/`gc`/`destroy`
+find them by label, no state file. Ownership: `harness.owner` on the
+networks; `detach()` adds a labelled volume `hl-<lab>-detached`.
+
+The engine is the docker SDK's `from_env()` (DOCKER_HOST), or `base_url`: a
+remote engine works the same, except that supervisord's socket is reached
+through `docker exec` instead of a bind-mounted directory.
+"""
+from __future__ import annotations
+
+import io
+import ipaddress
+import json
+import os
+import shutil
+import socket
+import tarfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from harness import procs
+from harness.host import CommandResult, Host
+from harness.lab import LAB_ID, Lab, LabRecord, new_lab_id
+from harness.progress import Steps
+from harness.supervisor import SOCKET_PATH, unix_proxy
+from harness.topology import Topology, from_dict
+from harness.wait import wait_until
+from provisioners.base import Provisioner
+from provisioners import exec_rpc
+from provisioners.netns import etc_hosts
+
+LABEL = "harness.lab"
+PREFIX = "hl-"
+RUN_DIR = Path(os.environ.get("HARNESS_RUN_DIR", "/run/harness")) / "docker"
+#: scratch subnets for docker's own bookkeeping (RFC 2544 benchmarking range)
+SCRATCH_POOL = ipaddress.ip_network("198.18.0.0/15")
+BLOCK_CHAIN = "HARNESS-BLOCK"
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+def container_name(lab_id: str, host: str) -> str:
+    return f"{PREFIX}{lab_id}-{host}"
+
+
+class DockerHost(Host):
+    def __init__(self, spec, lab_id: str, provisioner: DockerProvisioner):
+        super().__init__(spec, lab_id)
+        self.provisioner = provisioner
+        self.container_name = container_name(lab_id, spec.name)
+        self.run_dir = provisioner.lab_run_dir(lab_id) / spec.name
+
+    @property
+    def container(self):
+        return self.provisioner.client.containers.get(self.container_name)
+
+    def exec(self, argv, input=None, timeout=60) -> CommandResult:
+        from docker.utils.socket import consume_socket_output, demux_adaptor, frames_iter
+        cmd = " ".join(argv[2:]) if argv[:2] == ["sh", "-c"] else " ".join(argv)
+        api = self.provisioner.client.api
+        # the command is killed inside the host when it overstays
+        wrapped = (["timeout", "-s", "KILL", str(int(timeout) + 1)] if timeout else []) + argv
+        try:
+            exec_id = api.exec_create(self.container_name, wrapped, stdin=input is not None,
+                                      environment={"PATH": PATH, "HOME": "/root", "LANG": "C.UTF-8"})
+        except self.provisioner.docker_errors.APIError as exc:
+            if exc.status_code != 409:  # 409: the container is not running
+                raise
+            # what ssh to a powered-off machine gives: a failed command, not an exception
+            return CommandResult(self.name, cmd, 255, "", f"host {self.name} is down: {exc.explanation}")
+        sock = api.exec_start(exec_id, socket=True)
+        raw = getattr(sock, "_sock", sock)
+        if timeout:
+            raw.settimeout(timeout + 15)
+        if input is not None:
+            raw.sendall(input)
+            raw.shutdown(socket.SHUT_WR)
+        try:
+            out, err = consume_socket_output(
+                (demux_adaptor(*frame) for frame in frames_iter(sock, tty=False)), demux=True)
+        finally:
+            sock.close()
+        rc = api.exec_inspect(exec_id)["ExitCode"]
+        out, err = (out or b"").decode(errors="surrogateescape"), (err or b"").decode(errors="replace")
+        if timeout and rc == 137:
+            rc, err = 124, err + f"\n(harness: killed after {timeout}s)"
+        return CommandResult(self.name, cmd, rc, out, err)
+
+    def shell_argv(self) -> list[str]:
+        return ["docker", "exec", "-it", self.container_name, "bash", "-l"]
+
+    def testinfra_backend(self):
+        """testinfra's own docker backend (the `docker://` URL, through the docker CLI)."""
+        import testinfra.backend
+        return testinfra.backend.get_backend(f"docker://{self.container_name}")
+
+    def supervisor_proxy(self):
+        if self.provisioner.shared_filesystem:
+            return unix_proxy(str(self.run_dir / SOCKET_PATH.removeprefix("/run/")))
+        return exec_rpc.proxy(self)
+
+    def wait_started(self, timeout: float = 30) -> None:
+        def running():
+            return self.supervisor_proxy().supervisor.getState()["statename"] == "RUNNING"
+        wait_until(running, f"supervisord in container {self.container_name}", timeout,
+                   interval=0.05)
+
+    def crash(self) -> None:
+        self.container.kill()
+        wait_until(lambda: self.container.status != "running",
+                   f"container {self.container_name} to stop", 30)
+
+    def start(self) -> None:
+        self.container.start()
+        self.wait_started()
+
+    def block(self) -> None:
+        """Drop every IPv4/IPv6 packet on the lab links, both ways, inside
+        the host (a chain of its own in iptables/ip6tables): addresses and
+        routes stay as they are, as with a pulled cable. The kernel here has
+        no netem or tc classifiers, so tc cannot do it."""
+        script = []
+        for tool in ("iptables", "ip6tables"):
+            script.append(f"{tool} -N {BLOCK_CHAIN} 2>/dev/null || {tool} -F {BLOCK_CHAIN}")
+            for link in self.spec.addresses:
+                script += [f"{tool} -A {BLOCK_CHAIN} -i {link} -j DROP",
+                           f"{tool} -A {BLOCK_CHAIN} -o {link} -j DROP"]
+            for hook in ("INPUT", "OUTPUT", "FORWARD"):
+                script.append(f"{tool} -C {hook} -j {BLOCK_CHAIN} 2>/dev/null || "
+                              f"{tool} -I {hook} 1 -j {BLOCK_CHAIN}")
+        self.succeed(" && ".join(f"({line})" for line in script))
+
+    def unblock(self) -> None:
+        script = []
+        for tool in ("iptables", "ip6tables"):
+            for hook in ("INPUT", "OUTPUT", "FORWARD"):
+                script.append(f"while {tool} -D {hook} -j {BLOCK_CHAIN} 2>/dev/null; do :; done")
+            script.append(f"{tool} -F {BLOCK_CHAIN} 2>/dev/null; {tool} -X {BLOCK_CHAIN} 2>/dev/null")
+        self.succeed("; ".join(script) + "; true")
+
+
+class DockerProvisioner(Provisioner):
+    name = "docker"
+
+    def __init__(self, base_url: str | None = None, image: str | None = None,
+                 shared_filesystem: bool | None = None):
+        import docker
+        self._docker = docker
+        self.docker_errors = docker.errors
+        self.base_url = base_url or os.environ.get("DOCKER_HOST")
+        self.image = image
+        # a bind-mounted directory reaches supervisord only when the engine
+        # runs on this machine (a unix socket)
+        self.local_engine = not self.base_url or self.base_url.startswith("unix://")
+        self.shared_filesystem = self.local_engine if shared_filesystem is None else shared_filesystem
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = (self._docker.DockerClient(base_url=self.base_url)
+                            if self.base_url else self._docker.from_env())
+        return self._client
+
+    def available(self) -> bool:
+        try:
+            return bool(self.client.ping())
+        except Exception:  # noqa: BLE001 - no engine reachable
+            return False
+
+    def privileges(self) -> dict:
+        """What a host container may do: everything the components need
+        (namespaces for pods, routes, tc, sysctls).
+
+        `privileged` asks for every capability; where this machine itself
+        runs without some (a container or a restricted VM: runc then fails
+        with "unable to apply caps"), the host gets all that it has instead,
+        with the same unconfined seccomp/AppArmor and writable /proc/sys.
+        """
+        # a remote engine's machine is assumed to grant every capability
+        missing = missing_capabilities() if self.local_engine else []
+        if not missing:
+            return {"privileged": True}
+        return {"cap_add": ["ALL"], "cap_drop": missing,
+                "security_opt": ["seccomp=unconfined", "apparmor=unconfined"]}
+
+    def lab_run_dir(self, lab_id: str) -> Path:
+        return RUN_DIR / lab_id
+
+    def _labels(self, lab_id: str, **extra) -> dict[str, str]:
+        return {LABEL: lab_id, **{f"harness.{k}": str(v) for k, v in extra.items()}}
+
+    # ----------------------------------------------------------------- create
+    def create(self, topology: Topology, ssh: bool = False, steps: Steps | None = None) -> Lab:
+        from provisioners.image import build_docker_image
+        steps = steps or Steps()
+        image = self.image or build_docker_image(self.client, steps=steps)
+        lab_id = new_lab_id(topology.name)
+        try:
+            hosts = {spec.name: DockerHost(spec, lab_id, self) for spec in topology.hosts.values()}
+            with steps.step(f"{len(topology.networks)} internal docker network(s)"):
+                scratch = self._make_networks(lab_id, topology)
+            with steps.step(f"{len(hosts)} containers from {image}"):
+                with ThreadPoolExecutor(max_workers=min(8, len(hosts))) as pool:
+                    list(pool.map(lambda ih: self._make_container(
+                        lab_id, topology, image, ih[1], ih[0], scratch), enumerate(hosts.values())))
+            with steps.step("boot: links wired, supervisord on every host"):
+                with ThreadPoolExecutor(max_workers=min(8, len(hosts))) as pool:
+                    list(pool.map(lambda h: h.start(), hosts.values()))
+        except BaseException:
+            self.destroy(lab_id)
+            raise
+        return Lab(lab_id, topology, self, hosts)
+
+    def _make_networks(self, lab_id: str, topology: Topology) -> dict[str, ipaddress.IPv4Network]:
+        """One internal bridge per topology network, each on a free scratch /24."""
+        from docker.types import IPAMConfig, IPAMPool
+        scratch = {}
+        for i, net in enumerate(topology.networks):
+            labels = self._labels(lab_id, network=net, owner=os.getpid(),
+                                  owner_start=procs.process_start_time(os.getpid()),
+                                  owner_host=socket.gethostname())
+            if i == 0:  # the lab's record lives on its first network
+                labels["harness.topology"] = json.dumps(topology.to_dict())
+            for _ in range(20):  # another lab may take the same /24 meanwhile
+                subnet = self._free_scratch_subnet()
+                try:
+                    self.client.networks.create(
+                        f"{PREFIX}{lab_id}-{net}", driver="bridge", internal=True,
+                        labels=labels, check_duplicate=True,
+                        options={"com.docker.network.bridge.inhibit_ipv4": "true"},
+                        ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet))]))
+                    scratch[net] = subnet
+                    break
+                except self._docker.errors.APIError as exc:
+                    if "overlap" not in str(exc):
+                        raise
+            else:
+                raise RuntimeError(f"no free scratch subnet in {SCRATCH_POOL} for network {net}")
+        return scratch
+
+    def _free_scratch_subnet(self) -> ipaddress.IPv4Network:
+        used = {cfg.get("Subnet") for n in self.client.api.networks()
+                for cfg in (n.get("IPAM") or {}).get("Config") or []}
+        for subnet in SCRATCH_POOL.subnets(new_prefix=24):
+            if str(subnet) not in used:
+                return subnet
+        raise RuntimeError(f"every /24 of {SCRATCH_POOL} is taken by docker networks")
+
+    def _make_container(self, lab_id, topology, image, host: DockerHost, index: int, scratch):
+        nets = list(host.spec.addresses)
+        engine_addr = {n: str(scratch[n][index + 2]) for n in nets}
+        links = []
+        for net in nets:
+            addrs = [f"{a}/{topology.networks[net].cidr(fam).prefixlen}"
+                     for fam, a in host.spec.addresses[net].items()]
+            links.append(f"{engine_addr[net]} {net} {' '.join(addrs)}")
+        api = self.client.api
+        binds = {}
+        if self.shared_filesystem:
+            host.run_dir.mkdir(parents=True, exist_ok=True)
+            binds[str(host.run_dir)] = {"bind": "/run", "mode": "rw"}
+        first = f"{PREFIX}{lab_id}-{nets[0]}" if nets else None
+        host_config = api.create_host_config(
+            binds=binds, tmpfs={"/tmp": ""}, network_mode=first or "none", **self.privileges())
+        if not host_config.get("Privileged"):
+            # what the CLI's `--security-opt systempaths=unconfined` sends
+            host_config.update(MaskedPaths=[], ReadonlyPaths=[])
+        networking = api.create_networking_config(
+            {first: api.create_endpoint_config(ipv4_address=engine_addr[nets[0]])}) if nets else None
+        created = api.create_container(
+            image, name=host.container_name, hostname=host.name, detach=True,
+            labels=self._labels(lab_id, host=host.name), host_config=host_config,
+            networking_config=networking)
+        container = self.client.containers.get(created["Id"])
+        for net in nets[1:]:
+            self.client.networks.get(f"{PREFIX}{lab_id}-{net}").connect(
+                container, ipv4_address=engine_addr[net])
+        container.put_archive("/etc", tar_of({
+            "harness/links": "\n".join(links) + "\n",
+            "harness/hosts": etc_hosts(topology),
+            "harness/hostname": host.name + "\n"}))
+
+    # ------------------------------------------------------- find and remove
+    def _networks(self, lab_id: str | None = None) -> list:
+        return self.client.networks.list(filters={"label": f"{LABEL}={lab_id}" if lab_id else LABEL})
+
+    def _record(self, lab_id: str) -> dict | None:
+        for net in self._networks(lab_id):
+            labels = net.attrs.get("Labels") or {}
+            if "harness.topology" in labels:
+                return labels
+        return None
+
+    def topology_of(self, lab_id: str) -> Topology:
+        labels = self._record(lab_id)
+        if labels is None:
+            raise LookupError(f"no docker lab {lab_id!r} on this engine "
+                              "(`harness status` lists the labs)")
+        return from_dict(json.loads(labels["harness.topology"]), source=f"lab {lab_id}")
+
+    def attach(self, lab_id: str) -> Lab:
+        topology = self.topology_of(lab_id)
+        return Lab(lab_id, topology, self,
+                   {s.name: DockerHost(s, lab_id, self) for s in topology.hosts.values()})
+
+    def detach(self, lab_id: str) -> None:
+        if self._record(lab_id) is None:
+            raise LookupError(f"no docker lab {lab_id!r}")
+        self.client.volumes.create(f"{PREFIX}{lab_id}-detached",
+                                   labels=self._labels(lab_id, detached=1))
+
+    def destroy(self, lab_id: str) -> None:
+        if not LAB_ID.match(lab_id):
+            raise LookupError(f"{lab_id!r} is not a lab id")
+        selector = {"label": f"{LABEL}={lab_id}"}
+        containers = self.client.containers.list(all=True, filters=selector)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda c: c.remove(force=True, v=True), containers))
+        for net in self._networks(lab_id):
+            net.remove()
+        for vol in self.client.volumes.list(filters=selector):
+            vol.remove(force=True)
+        shutil.rmtree(self.lab_run_dir(lab_id), ignore_errors=True)
+
+    def list(self) -> list[LabRecord]:
+        ids = {(n.attrs.get("Labels") or {}).get(LABEL) for n in self._networks()}
+        ids |= {c.labels.get(LABEL) for c in self.client.containers.list(
+            all=True, filters={"label": LABEL})}
+        detached = {v.attrs["Labels"].get(LABEL) for v in self.client.volumes.list(
+            filters={"label": "harness.detached"})}
+        records = []
+        for lab_id in sorted(i for i in ids if i and LAB_ID.match(i)):
+            labels = self._record(lab_id) or {}
+            topo = json.loads(labels.get("harness.topology", "{}"))
+            owner = None if lab_id in detached else int(labels.get("harness.owner", 0)) or None
+            start = labels.get("harness.owner_start")
+            elsewhere = labels.get("harness.owner_host", socket.gethostname()) != socket.gethostname()
+            hosts = [h["name"] for h in topo.get("hosts", [])]
+            found = {c.labels.get("harness.host") for c in self.client.containers.list(
+                all=True, filters={"label": f"{LABEL}={lab_id}"})}
+            records.append(LabRecord(
+                id=lab_id, provisioner=self.name, topology=topo.get("name", "?"),
+                owner_pid=owner,
+                # an owner on another machine cannot be checked from here: assume alive
+                owner_alive=elsewhere or procs.alive(owner, int(start) if start and start != "None" else None),
+                hosts=hosts, complete=bool(hosts) and set(hosts) <= found))
+        return records
+
+    def collect_logs(self, lab: Lab, dest: Path) -> None:
+        for host in lab.hosts.values():
+            target = Path(dest) / host.name
+            target.mkdir(parents=True, exist_ok=True)
+            stream, _ = host.container.get_archive("/var/log")
+            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+                tar.extractall(target, filter="data")
+
+
+#: capability numbers as in linux/capability.h (those docker knows by name)
+CAPABILITIES = ("CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP "
+                "LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK "
+                "IPC_OWNER SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT "
+                "SYS_NICE SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE "
+                "AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND "
+                "AUDIT_READ PERFMON BPF CHECKPOINT_RESTORE").split()
+
+
+def missing_capabilities() -> list[str]:
+    """Capabilities absent from this process's bounding set."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapBnd:"):
+            bounding = int(line.split()[1], 16)
+            return [name for bit, name in enumerate(CAPABILITIES) if not bounding >> bit & 1]
+    return []
+
+
+def tar_of(files: dict[str, str]) -> bytes:
+    """A tar archive of small text files (for put_archive)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()

@@ -1,0 +1,363 @@
+"""The libvirt provisioner: hosts are VMs booted from the host image.
+
+A VM's disk is a qcow2 overlay on a raw ext4 image of the same debootstrap
+root the docker image is made from; the Debian kernel of this machine
+(linux-image-cloud-amd64) is booted directly with the image's boot script as
+init, which mounts what an init mounts, wires the links (found by the MAC
+the provisioner gave them), writes /etc/hosts and runs supervisord. The
+VM's own settings come on a tiny read-only second disk (its config drive).
+
+Commands reach a VM through the QEMU guest agent (no network is needed, so
+lab networks stay isolated from the machine); supervisord's RPC goes the
+same way. Networks are libvirt networks without <forward> and without <ip>:
+a bare bridge, no address or DHCP on the machine, nothing routed out.
+
+KVM is used where the hypervisor offers it and HARNESS_LIBVIRT_ACCEL is not
+"tcg"; on this machine KVM guests hang, so CI runs plain QEMU emulation.
+
+Everything of a lab is named `hl-<lab>-...` and each domain carries the lab
+id, owner and topology in its <metadata>; disks live in DISK_DIR/<lab>.
+The URI (`qemu+ssh://...` for a remote hypervisor) is the `uri` option or
+LIBVIRT_DEFAULT_URI; disks are made with qemu-img on this machine, so a
+remote hypervisor needs DISK_DIR shared (not shown here).
+"""
+from __future__ import annotations
+
+import base64
+import glob
+import hashlib
+import json
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from harness import procs
+from harness.host import CommandResult, Host
+from harness.lab import LAB_ID, Lab, LabRecord, new_lab_id
+from harness.progress import Steps
+from harness.topology import Topology, from_dict
+from harness.wait import wait_until
+from provisioners import exec_rpc
+from provisioners.base import Provisioner
+from provisioners.image import CACHE_DIR, PACKAGES, apt_mirror, build_rootfs, image_tag, run
+from provisioners.netns import etc_hosts
+
+PREFIX = "hl-"
+DISK_DIR = Path(os.environ.get("HARNESS_LIBVIRT_DIR", "/var/lib/libvirt/images/harness"))
+META_NS = "https://k8s-conformance-harness.invalid/lab"
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+KERNEL_CMDLINE = "root=/dev/vda rw console=ttyS0 init=/usr/local/sbin/harness-boot panic=-1"
+GUEST_AGENT = """[program:qemu-ga]
+command=sh -c 'modprobe virtio_console; exec qemu-ga -m virtio-serial -p /dev/vport*p1'
+autostart=true
+autorestart=true
+startretries=100
+startsecs=0
+redirect_stderr=true
+stdout_logfile=/var/log/qemu-ga.log
+"""
+
+
+def mac_of(lab_id: str, host: str, net: str) -> str:
+    digest = hashlib.sha256(f"{lab_id}/{host}/{net}".encode()).hexdigest()
+    return "52:54:00:" + ":".join(digest[i:i + 2] for i in (0, 2, 4))
+
+
+class LibvirtHost(Host):
+    def __init__(self, spec, lab_id: str, provisioner: LibvirtProvisioner):
+        super().__init__(spec, lab_id)
+        self.provisioner = provisioner
+        self.domain_name = f"{PREFIX}{lab_id}-{spec.name}"
+
+    @property
+    def domain(self):
+        return self.provisioner.conn.lookupByName(self.domain_name)
+
+    def _agent(self, command: str, timeout: int = 10, **arguments) -> dict:
+        import libvirt_qemu
+        reply = libvirt_qemu.qemuAgentCommand(
+            self.domain, json.dumps({"execute": command, "arguments": arguments}), timeout, 0)
+        return json.loads(reply)["return"]
+
+    def exec(self, argv, input=None, timeout=60) -> CommandResult:
+        import libvirt
+        cmd = " ".join(argv[2:]) if argv[:2] == ["sh", "-c"] else " ".join(argv)
+        wrapped = (["timeout", "-s", "KILL", str(int(timeout) + 1)] if timeout else []) + argv
+        args = {"path": wrapped[0], "arg": wrapped[1:], "capture-output": True,
+                "env": [f"PATH={PATH}", "HOME=/root", "LANG=C.UTF-8"]}
+        if input is not None:
+            args["input-data"] = base64.b64encode(input).decode()
+        try:
+            pid = self._agent("guest-exec", **args)["pid"]
+        except libvirt.libvirtError as exc:
+            return CommandResult(self.name, cmd, 255, "", f"host {self.name} is down: {exc}")
+        status = wait_until(lambda: (s := self._agent("guest-exec-status", pid=pid))["exited"] and s,
+                            f"`{cmd}` on VM {self.name}", (timeout or 3600) + 15, interval=0.05)
+        out = base64.b64decode(status.get("out-data", "")).decode(errors="surrogateescape")
+        err = base64.b64decode(status.get("err-data", "")).decode(errors="replace")
+        rc = status.get("exitcode", 128 + status.get("signal", 0))
+        if timeout and rc == 137:
+            rc, err = 124, err + f"\n(harness: killed after {timeout}s)"
+        return CommandResult(self.name, cmd, rc, out, err)
+
+    def put_file(self, path: str, content: bytes | str, mode: int = 0o644) -> None:
+        """Written files are synced: crash() is a power cut, which would
+        otherwise lose what the harness configured (service definitions)."""
+        super().put_file(path, content, mode)
+        self.succeed("sync")
+
+    def shell_argv(self) -> list[str]:
+        return ["virsh", "-c", self.provisioner.uri, "console", self.domain_name]
+
+    def supervisor_proxy(self):
+        return exec_rpc.proxy(self)
+
+    def wait_started(self, timeout: float = 180) -> None:
+        wait_until(lambda: self._agent("guest-ping", timeout=2) == {},
+                   f"guest agent of VM {self.name}", timeout, interval=0.5)
+        wait_until(lambda: self.supervisor_proxy().supervisor.getState()["statename"] == "RUNNING",
+                   f"supervisord in VM {self.name}", 60, interval=0.2)
+
+    def crash(self) -> None:
+        self.domain.destroy()  # a power cut
+
+    def start(self) -> None:
+        self.domain.create()
+        self.wait_started()
+
+    def _set_links(self, state: str) -> None:
+        import libvirt
+        for net in self.spec.addresses:
+            xml = interface_xml(self.lab_id, self.name, net) \
+                .replace("</interface>", f"<link state='{state}'/></interface>")
+            self.domain.updateDeviceFlags(xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+
+    def block(self) -> None:
+        """Pull the cables: the VM's links go down on the hypervisor side."""
+        self._set_links("down")
+
+    def unblock(self) -> None:
+        self._set_links("up")
+
+
+def interface_xml(lab_id: str, host: str, net: str) -> str:
+    return (f"<interface type='network'><source network='{PREFIX}{lab_id}-{net}'/>"
+            f"<mac address='{mac_of(lab_id, host, net)}'/><model type='virtio'/></interface>")
+
+
+class LibvirtProvisioner(Provisioner):
+    name = "libvirt"
+
+    def __init__(self, uri: str | None = None, memory_mib: int = 384):
+        import libvirt
+        self._libvirt = libvirt
+        # failures arrive as exceptions; libvirt's own printing to stderr is noise
+        libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+        self.uri = uri or os.environ.get("LIBVIRT_DEFAULT_URI", "qemu:///system")
+        self.memory_mib = memory_mib
+        self._conn = None
+
+    @property
+    def conn(self):
+        if self._conn is None:
+            self._conn = self._libvirt.open(self.uri)
+        return self._conn
+
+    def available(self) -> bool:
+        try:
+            return self.conn.isAlive() == 1
+        except self._libvirt.libvirtError:
+            return False
+
+    def accel(self) -> str:
+        """'kvm' where the hypervisor offers it (and it is not turned off), else 'qemu'."""
+        if os.environ.get("HARNESS_LIBVIRT_ACCEL", "auto") == "tcg":
+            return "qemu"
+        caps = self.conn.getCapabilities()
+        return "kvm" if "<domain type='kvm'" in caps else "qemu"
+
+    # ------------------------------------------------------------------ disks
+    def base_disk(self, steps: Steps) -> tuple[Path, Path, Path]:
+        """The raw root image (made once per image tag), the kernel and initrd."""
+        mirror = apt_mirror()
+        tag = image_tag(PACKAGES, mirror)
+        raw = CACHE_DIR / f"{tag.replace(':', '-')}.raw"
+        kernels = sorted(glob.glob("/boot/vmlinuz-*-amd64"))
+        if not kernels:
+            raise RuntimeError("no Debian kernel in /boot: install linux-image-cloud-amd64")
+        kernel = CACHE_DIR / Path(kernels[-1]).name
+        initrd = CACHE_DIR / Path(kernels[-1]).name.replace("vmlinuz", "initrd.img")
+        if not kernel.exists() or not initrd.exists():
+            shutil.copy(kernels[-1], kernel)
+            shutil.copy(kernels[-1].replace("vmlinuz", "initrd.img"), initrd)
+            kernel.chmod(0o644)
+            initrd.chmod(0o644)
+        if raw.exists():
+            return raw, kernel, initrd
+        tarball = build_rootfs(tag, mirror, PACKAGES, steps)
+        with steps.step(f"ext4 root image {raw.name} from {tarball.name}"):
+            root = Path(tempfile.mkdtemp(prefix="vmroot-", dir=CACHE_DIR))
+            try:
+                run(["tar", "--numeric-owner", "-xf", str(tarball), "-C", str(root)], "tar")
+                (root / "etc/supervisor/conf.d/qemu-ga.conf").write_text(GUEST_AGENT)
+                # the VM boots this machine's kernel: its modules belong in the root
+                version = kernel.name.removeprefix("vmlinuz-")
+                shutil.copytree(f"/lib/modules/{version}", root / "lib/modules" / version,
+                                symlinks=True)
+                partial = raw.with_suffix(".partial")
+                run(["mkfs.ext4", "-q", "-F", "-L", "harness-root", "-d", str(root),
+                     str(partial), "3G"], "mkfs.ext4")
+                partial.replace(raw)
+            finally:
+                shutil.rmtree(root, ignore_errors=True)
+        return raw, kernel, initrd
+
+    def _config_drive(self, path: Path, files: dict[str, str]) -> None:
+        with tempfile.TemporaryDirectory(dir=path.parent) as d:
+            for name, text in files.items():
+                (Path(d) / name).write_text(text)
+            run(["mkfs.ext4", "-q", "-F", "-d", d, str(path), "4M"], "mkfs.ext4 (config drive)")
+
+    # ----------------------------------------------------------------- create
+    def create(self, topology: Topology, ssh: bool = False, steps: Steps | None = None) -> Lab:
+        steps = steps or Steps()
+        raw, kernel, initrd = self.base_disk(steps)
+        lab_id = new_lab_id(topology.name)
+        lab_dir = DISK_DIR / lab_id
+        try:
+            lab_dir.mkdir(parents=True)
+            hosts = {s.name: LibvirtHost(s, lab_id, self) for s in topology.hosts.values()}
+            with steps.step(f"{len(topology.networks)} isolated libvirt network(s)"):
+                for i, net in enumerate(topology.networks):
+                    self.conn.networkCreateXML(
+                        f"<network><name>{PREFIX}{lab_id}-{net}</name>"
+                        f"<bridge name='hv{lab_id[-6:]}n{i}' stp='off' delay='0'/></network>")
+            accel = self.accel()
+            with steps.step(f"{len(hosts)} VM(s) ({'KVM' if accel == 'kvm' else 'QEMU emulation'})"):
+                for host in hosts.values():
+                    self._make_domain(lab_id, topology, host, raw, kernel, initrd, accel)
+            with steps.step("boot: guest agent and supervisord on every VM"):
+                for host in hosts.values():
+                    host.wait_started()
+        except BaseException:
+            self.destroy(lab_id)
+            raise
+        return Lab(lab_id, topology, self, hosts)
+
+    def _make_domain(self, lab_id, topology, host: LibvirtHost, raw, kernel, initrd, accel):
+        lab_dir = DISK_DIR / lab_id
+        disk, config = lab_dir / f"{host.name}.qcow2", lab_dir / f"{host.name}.config.img"
+        run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(raw), str(disk)],
+            "qemu-img")
+        links = []
+        for net, addrs in host.spec.addresses.items():
+            cidrs = " ".join(f"{a}/{topology.networks[net].cidr(fam).prefixlen}"
+                             for fam, a in addrs.items())
+            links.append(f"{mac_of(lab_id, host.name, net)} {net} {cidrs}")
+        self._config_drive(config, {"links": "\n".join(links) + "\n",
+                                    "hosts": etc_hosts(topology), "hostname": host.name + "\n"})
+        meta = json.dumps({"lab": lab_id, "host": host.name, "owner": os.getpid(),
+                           "owner_start": procs.process_start_time(os.getpid()),
+                           "owner_host": socket.gethostname(), "topology": topology.to_dict()})
+        nics = "".join(interface_xml(lab_id, host.name, n) for n in host.spec.addresses)
+        xml = f"""<domain type='{accel}'>
+  <name>{host.domain_name}</name>
+  <metadata><h:lab xmlns:h='{META_NS}'>{escape(meta)}</h:lab></metadata>
+  <memory unit='MiB'>{self.memory_mib}</memory><vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type><kernel>{kernel}</kernel>
+    <initrd>{initrd}</initrd><cmdline>{KERNEL_CMDLINE}</cmdline></os>
+  <on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash>
+  <devices>
+    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
+      <source file='{disk}'/><target dev='vda' bus='virtio'/></disk>
+    <disk type='file' device='disk'><driver name='qemu' type='raw'/>
+      <source file='{config}'/><target dev='vdb' bus='virtio'/><readonly/></disk>
+    {nics}
+    <serial type='file'><source path='{lab_dir / host.name}.console.log'/></serial>
+    <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>
+    <memballoon model='none'/>
+  </devices>
+</domain>"""
+        self.conn.defineXML(xml).create()
+
+    # ------------------------------------------------------- find and remove
+    def _metadata(self, dom) -> dict | None:
+        try:
+            return json.loads(dom.metadata(self._libvirt.VIR_DOMAIN_METADATA_ELEMENT, META_NS)
+                              .split(">", 1)[1].rsplit("<", 1)[0]
+                              .replace("&quot;", '"').replace("&lt;", "<")
+                              .replace("&gt;", ">").replace("&amp;", "&"))
+        except (self._libvirt.libvirtError, ValueError, IndexError):
+            return None
+
+    def _domains(self, lab_id: str | None = None) -> list[tuple[object, dict]]:
+        found = []
+        for dom in self.conn.listAllDomains():
+            meta = self._metadata(dom) if dom.name().startswith(PREFIX) else None
+            if meta and (lab_id is None or meta["lab"] == lab_id):
+                found.append((dom, meta))
+        return found
+
+    def topology_of(self, lab_id: str) -> Topology:
+        for _, meta in self._domains(lab_id):
+            return from_dict(meta["topology"], source=f"lab {lab_id}")
+        raise LookupError(f"no libvirt lab {lab_id!r} on {self.uri}")
+
+    def attach(self, lab_id: str) -> Lab:
+        topology = self.topology_of(lab_id)
+        return Lab(lab_id, topology, self,
+                   {s.name: LibvirtHost(s, lab_id, self) for s in topology.hosts.values()})
+
+    def detach(self, lab_id: str) -> None:
+        if not self._domains(lab_id):
+            raise LookupError(f"no libvirt lab {lab_id!r}")
+        (DISK_DIR / lab_id / "detached").touch()
+
+    def destroy(self, lab_id: str) -> None:
+        if not LAB_ID.match(lab_id):
+            raise LookupError(f"{lab_id!r} is not a lab id")
+        libvirt = self._libvirt
+        for dom in self.conn.listAllDomains():
+            if dom.name().startswith(f"{PREFIX}{lab_id}-"):
+                if dom.isActive():
+                    dom.destroy()
+                dom.undefine()
+        for net in self.conn.listAllNetworks():
+            if net.name().startswith(f"{PREFIX}{lab_id}-"):
+                try:
+                    net.destroy()
+                    net.undefine()
+                except libvirt.libvirtError:
+                    pass  # a transient network is gone once destroyed
+        shutil.rmtree(DISK_DIR / lab_id, ignore_errors=True)
+
+    def list(self) -> list[LabRecord]:
+        labs: dict[str, list[dict]] = {}
+        for _, meta in self._domains():
+            labs.setdefault(meta["lab"], []).append(meta)
+        records = []
+        for lab_id, metas in sorted(labs.items()):
+            meta = metas[0]
+            detached = (DISK_DIR / lab_id / "detached").exists()
+            elsewhere = meta.get("owner_host") != socket.gethostname()
+            hosts = [h["name"] for h in meta["topology"]["hosts"]]
+            records.append(LabRecord(
+                id=lab_id, provisioner=self.name, topology=meta["topology"]["name"],
+                owner_pid=None if detached else meta["owner"],
+                owner_alive=elsewhere or procs.alive(meta["owner"], meta["owner_start"]),
+                hosts=hosts, complete=set(hosts) <= {m["host"] for m in metas}))
+        return records
+
+    def collect_logs(self, lab: Lab, dest: Path) -> None:
+        for host in lab.hosts.values():
+            target = Path(dest) / host.name
+            target.mkdir(parents=True, exist_ok=True)
+            console = DISK_DIR / lab.id / f"{host.name}.console.log"
+            if console.exists():
+                shutil.copy(console, target / "console.log")
+            listing = host.run("cd /var/log && ls *.log")
+            for name in listing.stdout.split() if listing.ok else []:
+                (target / name).write_bytes(host.get_file(f"/var/log/{name}"))

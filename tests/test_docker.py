@@ -1,0 +1,203 @@
+"""The docker provisioner against a real dockerd (started by .ci/start-daemons).
+
+One small lab (3 hosts, 2 networks, IPv4+IPv6) serves the Host API tests;
+the lifecycle tests make their own labs and check, by their labels only,
+that nothing of them is left.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from harness.topology import from_dict
+from harness.wait import wait_until
+
+docker = pytest.importorskip("docker")
+
+from provisioners.docker import LABEL, DockerProvisioner  # noqa: E402
+
+SMALL = {
+    "name": "dsmall", "setup": "k3s",
+    "networks": [{"name": "srv", "ipv4": "192.168.31.0/24", "ipv6": "fd00:31::/64"},
+                 {"name": "fe", "ipv4": "192.0.2.0/24"}],
+    "cluster": {"service_cidr": "10.43.0.0/16", "pod_cidr": "10.42.0.0/16"},
+    "hosts": [{"name": "frontend", "roles": ["frontend"], "networks": ["fe", "srv"]},
+              {"name": "server", "roles": ["server"], "networks": ["srv"]},
+              {"name": "agent1", "roles": ["agent"], "networks": ["srv"]}],
+}
+
+
+def objects_of(client, lab_id: str) -> list[str]:
+    """Every docker object carrying the lab's label, by kind and name."""
+    selector = {"label": f"{LABEL}={lab_id}"}
+    return ([f"container {c.name}" for c in client.containers.list(all=True, filters=selector)]
+            + [f"network {n.name}" for n in client.networks.list(filters=selector)]
+            + [f"volume {v.name}" for v in client.volumes.list(filters=selector)])
+
+
+@pytest.fixture(scope="module")
+def provisioner():
+    prov = DockerProvisioner()
+    if not prov.available():
+        pytest.fail("no docker engine answers: run .ci/start-daemons docker")
+    return prov
+
+
+@pytest.fixture(scope="module")
+def topo():
+    return from_dict(SMALL, source="test_docker")
+
+
+@pytest.fixture(scope="module")
+def lab(provisioner, topo):
+    with provisioner.create(topo) as the_lab:
+        yield the_lab
+    assert objects_of(provisioner.client, the_lab.id) == []
+
+
+def test_hosts_have_own_root_hostname_and_topology_addresses(lab):
+    fe = lab.host("frontend")
+    assert fe.succeed("hostname").strip() == "frontend"
+    assert 'VERSION_ID="12"' in fe.succeed("cat /etc/os-release")
+    # the links carry the networks' names and exactly the topology's addresses
+    addrs = fe.succeed("ip -o addr show scope global | awk '{print $2, $4}'").split("\n")
+    assert set(filter(None, addrs)) == {"fe 192.0.2.1/24", "srv 192.168.31.1/24",
+                                        "srv fd00:31::1/64"}
+    # a file written in one host is not in another (own root filesystem)
+    fe.put_file("/etc/only-here", "x")
+    lab.host("server").fail("test -e /etc/only-here")
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_hosts_reach_each_other_by_topology_address_and_name(lab, family):
+    fe, server = lab.host("frontend"), lab.host("server")
+    flag = "-4" if family == "ipv4" else "-6"
+    fe.succeed(f"ping {flag} -c1 -W2 {server.address('srv', family)}")
+    fe.succeed("ping -4 -c1 -W2 server")
+
+
+def test_nothing_routes_out_and_the_lab_bridges_hold_no_address(provisioner, lab):
+    fe = lab.host("frontend")
+    assert "default" not in fe.succeed("ip route; ip -6 route")
+    fe.fail("ip route get 1.1.1.1")
+    nets = provisioner.client.networks.list(filters={"label": f"{LABEL}={lab.id}"})
+    assert len(nets) == len(lab.topology.networks)
+    for net in nets:
+        assert net.attrs["Internal"], f"{net.name} is not internal"
+        bridge = f"br-{net.id[:12]}"
+        shown = subprocess.run(["ip", "-o", "addr", "show", "dev", bridge, "scope", "global"],
+                               capture_output=True, text=True, check=True).stdout
+        assert shown == "", f"the machine has an address on {bridge}: {shown}"
+
+
+def test_services_come_back_after_crash_and_start(lab):
+    host = lab.host("agent1")
+    svc = host.service("sleeper").define("sleep 1000")
+    svc.wait_for_state("RUNNING")
+    before = svc.pid
+    host.crash()
+    down = host.run("true")
+    assert down.rc == 255 and "down" in down.stderr
+    host.start()
+    svc.wait_for_state("RUNNING")
+    assert svc.pid != before
+    # the links are wired again at boot
+    lab.host("server").succeed(f"ping -c1 -W2 {host.address('srv')}")
+
+
+def test_block_drops_both_ways_and_unblock_restores(lab):
+    fe, server = lab.host("frontend"), lab.host("server")
+    fe.block()
+    try:
+        server.fail(f"ping -c1 -W1 {fe.address('srv')}")
+        fe.fail(f"ping -6 -c1 -W1 {server.address('srv', 'ipv6')}")
+        assert "192.168.31.1/24" in fe.succeed("ip -o addr show srv")  # addresses stay
+    finally:
+        fe.unblock()
+    server.succeed(f"ping -c1 -W2 {fe.address('srv')}")
+
+
+def test_testinfra_goes_through_docker_url(lab):
+    host = lab.host("server")
+    assert host.testinfra.backend.NAME == "docker"
+    assert host.testinfra.package("haproxy").is_installed
+    host.service("web").define("python3 -m http.server 8080")
+    host.wait_for_port(8080)
+    assert host.testinfra.socket("tcp://0.0.0.0:8080").is_listening
+
+
+def test_command_timeout_kills_the_command(lab):
+    result = lab.host("server").run("sleep 30", timeout=2)
+    assert result.rc == 124 and "killed after 2s" in result.stderr
+    assert "sleep 30" not in lab.host("server").succeed("ps -eo args")
+
+
+def test_list_finds_the_lab_by_label(provisioner, lab):
+    [record] = [r for r in provisioner.list() if r.id == lab.id]
+    assert record.complete and record.owner_alive and not record.orphaned
+    assert record.hosts == ["frontend", "server", "agent1"]
+    assert provisioner.attach(lab.id).host("server").succeed("hostname").strip() == "server"
+
+
+def test_second_lab_of_same_topology_runs_side_by_side(provisioner, topo, lab):
+    with provisioner.create(topo) as other:
+        assert other.id != lab.id
+        other.host("frontend").succeed(f"ping -c1 -W2 {other.host('server').address('srv')}")
+        # the same addresses in the first lab answer there, not here
+        lab.host("server").service("mark").define("sleep 999")
+        assert "mark" not in other.host("server").services()
+    assert objects_of(provisioner.client, other.id) == []
+
+
+def test_gc_removes_a_lab_whose_owner_was_killed_and_keeps_a_detached_one(provisioner, topo):
+    child = textwrap.dedent(f"""
+        import os
+        from harness.topology import from_dict
+        from provisioners.docker import DockerProvisioner
+        lab = DockerProvisioner().create(from_dict({SMALL!r}, source="child"))
+        if os.environ.get("DETACH"):
+            lab.detach()
+        print(lab.id, flush=True)
+        os._exit(0)   # as kill -9 would: no cleanup
+    """)
+    ids = {}
+    for mode in ("killed", "detached"):
+        env = dict(os.environ, DETACH="1" if mode == "detached" else "")
+        out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
+                             env=env, timeout=120, check=True).stdout
+        ids[mode] = out.split()[-1]
+    try:
+        removed = provisioner.gc()
+        assert ids["killed"] in removed and ids["detached"] not in removed
+        assert objects_of(provisioner.client, ids["killed"]) == []
+        assert objects_of(provisioner.client, ids["detached"])
+    finally:
+        for lab_id in ids.values():
+            provisioner.destroy(lab_id)
+    assert objects_of(provisioner.client, ids["detached"]) == []
+
+
+def test_failed_create_leaves_nothing(provisioner, topo):
+    bad = DockerProvisioner(image="harness-host:does-not-exist")
+    before = {r.id for r in provisioner.list()}
+    with pytest.raises(docker.errors.ImageNotFound):
+        bad.create(topo)
+    new = [r.id for r in provisioner.list() if r.id not in before and r.topology == "dsmall"
+           and r.owner_pid == os.getpid()]
+    assert new == []
+
+
+def test_the_setup_applies_on_docker_hosts(lab):
+    """The same components run on containers as on the netns lab: the pod
+    network's routes lead from the server to the agent's pod subnet."""
+    from harness import setups
+    from harness.podsubnets import node_subnets
+    target = setups.apply(lab)
+    assert target.has("pod-network") or target.pod_subnets
+    agent_subnet = node_subnets(lab.topology)["agent1"][0]
+    route = lab.host("server").succeed(f"ip route show {agent_subnet}")
+    assert f"via {lab.host('agent1').address('srv')}" in route
