@@ -24,11 +24,14 @@ DOCUMENTED = {
 }
 
 
-@pytest.mark.parametrize("setup", sorted(DOCUMENTED))
-def test_suites_pass_on_setup(setup, tmp_path):
+@pytest.mark.parametrize("setup, provisioner",
+                         [(s, "netns") for s in sorted(DOCUMENTED)] + [("fcio-k8s", "docker")])
+def test_suites_pass_on_setup(setup, provisioner, tmp_path):
+    """On the docker lab (.ci/start-daemons starts dockerd) the same suites pass."""
     results = tmp_path / "results"
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "suites/", "--topology", setup, "-q",
+         "--provisioner", provisioner,
          "-p", "no:cacheprovider", "-rfEs", "--results-dir", str(results)],
         cwd=ROOT, capture_output=True, text=True, timeout=900)
     tail = run.stdout[-6000:]
