@@ -34,7 +34,8 @@ PACKAGES = (
     "qemu-guest-agent",
     # the components of the setups (the same list harness/install.sh puts on the machine)
     "etcd-server", "etcd-client", "haproxy", "bind9", "bind9-utils", "bind9-dnsutils",
-    "bird2", "nginx", "containernetworking-plugins",
+    "bird2", "nginx", "containernetworking-plugins", "postgresql", "nfs-ganesha",
+    "nfs-ganesha-vfs", "libnfs-utils",
 )
 
 #: runs as the container's (or VM's) init at every boot: names the lab links
