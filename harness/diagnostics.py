@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.etcd_cluster import PKI_DIR as ETCD_PKI_DIR
+
 if TYPE_CHECKING:
     from harness.host import Host
     from harness.lab import Lab
@@ -92,11 +94,19 @@ HOST_COLLECTORS = [
     Collector("kubeconfigs.txt", _KUBECONFIGS),
 ]
 
+# etcdctl as the member itself is reached: its advertised client URL (from
+# its service definition) and, where the setup made a PKI, its certificates
+_ETCDCTL = (
+    "ETCDCTL_API=3 etcdctl --command-timeout=3s "
+    "--endpoints=\"$(sed -n 's/.*ETCD_ADVERTISE_CLIENT_URLS=\"\\([^\"]*\\)\".*/\\1/p' "
+    "/etc/supervisor/conf.d/etcd.conf 2>/dev/null | head -n1)\" "
+    f"$([ -f {ETCD_PKI_DIR}/ca.crt ] && echo --cacert {ETCD_PKI_DIR}/ca.crt "
+    f"--cert {ETCD_PKI_DIR}/server.crt --key {ETCD_PKI_DIR}/server.key)")
+
 COMPONENT_COLLECTORS = [
-    Collector("etcd-members.txt", "ETCDCTL_API=3 etcdctl --command-timeout=3s member list -w table",
+    Collector("etcd-members.txt", f"{_ETCDCTL} member list -w table",
               "command -v etcdctl && runs etcd"),
-    Collector("etcd-endpoints.txt",
-              "ETCDCTL_API=3 etcdctl --command-timeout=3s endpoint status --cluster -w table",
+    Collector("etcd-endpoints.txt", f"{_ETCDCTL} endpoint status --cluster -w table",
               "command -v etcdctl && runs etcd"),
     Collector("haproxy-servers-state.txt",
               f"echo 'show servers state' | socat -t3 stdio unix-connect:{_HAPROXY_SOCK}",

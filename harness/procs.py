@@ -18,14 +18,14 @@ def ns_inode(path: str) -> int | None:
         return None
 
 
-def pids_in(inodes: set[int]) -> list[int]:
-    """Pids whose net or mnt namespace is one of `inodes` (never our own)."""
+def pids_in(inodes: set[int], kinds: tuple[str, ...] = ("net", "mnt")) -> list[int]:
+    """Pids whose namespace of one of `kinds` is one of `inodes` (never our own)."""
     me = os.getpid()
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == me:
             continue
-        for kind in ("net", "mnt"):
+        for kind in kinds:
             try:
                 if os.stat(f"/proc/{entry}/ns/{kind}").st_ino in inodes:
                     found.append(int(entry))

@@ -1,6 +1,5 @@
 """Fixtures for the harness's own tests: real netns labs, and a check that a
 lab left no trace on the machine."""
-import os
 from pathlib import Path
 
 import pytest
@@ -38,12 +37,10 @@ def assert_no_trace(netns: NetnsProvisioner, lab_id: str, inodes: set[int]) -> N
     left = lab_footprint(netns, lab_id)
     assert not left["files"], f"namespace files left: {left['files']}"
     assert not left["dir"].exists(), f"lab directory left: {left['dir']}"
-    assert not procs.pids_in(inodes), "processes left in the lab's namespaces"
     mounts = Path("/proc/self/mountinfo").read_text()
     assert lab_id not in mounts, "mounts of the lab left"
     for inode in inodes:
         assert f"[{inode}]" not in mounts, f"namespace {inode} still mounted"
     # a namespace no process and no mount holds is freed by the kernel
-    holders = [p for p in os.listdir("/proc") if p.isdigit()
-               and any(procs.ns_inode(f"/proc/{p}/ns/{k}") in inodes for k in ("net", "mnt", "uts"))]
+    holders = procs.pids_in(inodes, kinds=("net", "mnt", "uts"))
     assert not holders, f"processes still hold the lab's namespaces: {holders}"

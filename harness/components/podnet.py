@@ -17,6 +17,7 @@ import json
 import time
 
 from harness import bgp, flannel
+from harness.host import CommandFailed
 from harness.podsubnets import node_subnets
 from harness.setups import KUBERNETES_ROLES, SETUPS, WORKER_ROLES
 from harness.wait import wait_until
@@ -76,17 +77,22 @@ def apply_vxlan(lab, target) -> dict:
         lab.host(node.name).succeed(" && ".join([FORWARDING, *masquerade(topology),
                                                  *flannel.vxlan_commands(node, nodes)]))
     if target.has("etcd"):
-        write_leases(master, f"http://{master.address(network)}:2379", nodes)
+        write_leases(target.etcd, nodes)
     return subnets
 
 
-def write_leases(host, endpoint: str, nodes: list[flannel.VxlanNode]) -> None:
-    """Write each node's subnet lease where flanneld would, with its TTL."""
-    etcdctl = f"ETCDCTL_API=3 etcdctl --endpoints={endpoint}"
+def write_leases(etcd, nodes: list[flannel.VxlanNode]) -> None:
+    """Write each node's subnet lease where flanneld would, with its TTL,
+    through the cluster's own etcd client (its endpoints, its TLS)."""
     for node in nodes:
-        lease = host.succeed(f"{etcdctl} lease grant {flannel.LEASE_TTL}").split()[1]
+        granted = etcd.etcdctl(f"lease grant {flannel.LEASE_TTL}")
+        if not granted.ok:
+            raise CommandFailed(granted, "(etcd lease grant)")
+        lease = granted.stdout.split()[1]
         value = flannel.lease_value(node.public_ip, node.mac)
-        host.succeed(f"{etcdctl} put --lease={lease} {flannel.lease_key(node.subnet)} '{value}'")
+        put = etcd.etcdctl(f"put --lease={lease} {flannel.lease_key(node.subnet)} '{value}'")
+        if not put.ok:
+            raise CommandFailed(put, "(etcd put lease)")
 
 
 def apply_bgp(lab, subnets) -> bgp.BgpFabric:
