@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,15 @@ class Topology:
     options: dict[str, Any] = field(default_factory=dict)
     ssh: bool = False
 
+    def only(self, *names: str) -> Topology:
+        """Part of this topology: the named hosts, all networks (a lab of a
+        few hosts, for backends where each host is costly, such as VMs)."""
+        unknown = [n for n in names if n not in self.hosts]
+        if unknown or not names:
+            raise KeyError(f"topology {self.name} has no host(s) {', '.join(unknown) or '(none given)'}"
+                           f" (its hosts: {', '.join(self.hosts)})")
+        return replace(self, hosts={n: self.hosts[n] for n in names})
+
     def with_role(self, role: str) -> list[HostSpec]:
         return [h for h in self.hosts.values() if role in h.roles]
 
@@ -139,9 +148,17 @@ def from_dict(data: Any, source: str = "<topology>", default_name: str = "lab") 
     return _Validator(source).topology(data, default_name)
 
 
+def from_record(data: Any, source: str) -> Topology:
+    """The topology a provisioner stored with a lab (Topology.to_dict), checked
+    like a file except for the setup's role counts: a lab may hold part of a
+    topology (Topology.only)."""
+    return _Validator(source, check_role_counts=False).topology(data, "lab")
+
+
 class _Validator:
-    def __init__(self, source: str):
+    def __init__(self, source: str, check_role_counts: bool = True):
         self.source = source
+        self.check_role_counts = check_role_counts
 
     def fail(self, key: str, message: str) -> None:
         raise TopologyError(self.source, key, message)
@@ -345,7 +362,7 @@ class _Validator:
                     self.fail(f"hosts.{name}.roles",
                               f"role {role!r} is not a role of setup {spec.name} "
                               f"(its roles: {', '.join(sorted(spec.roles))})")
-        for role, (low, high) in spec.role_counts.items():
+        for role, (low, high) in spec.role_counts.items() if self.check_role_counts else ():
             count = sum(role in h.roles for h in hosts.values())
             if count < low or (high is not None and count > high):
                 want = f"exactly {low}" if low == high else (

@@ -40,7 +40,7 @@ from harness.host import CommandResult, Host
 from harness.lab import LAB_ID, Lab, LabRecord, new_lab_id
 from harness.progress import Steps
 from harness.supervisor import SOCKET_PATH, unix_proxy
-from harness.topology import Topology, from_dict
+from harness.topology import Topology, from_record
 from harness.wait import wait_until
 from provisioners.base import Provisioner
 from provisioners import exec_rpc
@@ -312,7 +312,7 @@ class DockerProvisioner(Provisioner):
         if labels is None:
             raise LookupError(f"no docker lab {lab_id!r} on this engine "
                               "(`harness status` lists the labs)")
-        return from_dict(json.loads(labels["harness.topology"]), source=f"lab {lab_id}")
+        return from_record(json.loads(labels["harness.topology"]), source=f"lab {lab_id}")
 
     def attach(self, lab_id: str) -> Lab:
         topology = self.topology_of(lab_id)

@@ -40,7 +40,7 @@ PACKAGES = (
 
 #: runs as the container's (or VM's) init at every boot: names the lab links
 #: after their networks, gives them the topology's addresses, writes
-#: /etc/hosts, then hands over to supervisord. /etc/harness/links has one
+#: /etc/hosts and /etc/hostname, then hands over to supervisord. /etc/harness/links has one
 #: line per link: "<engine's IPv4 address or MAC> <network> <address/prefix>...".
 #: In a VM it is PID 1 (init=), so it first mounts what an init mounts.
 BOOT_SCRIPT = r"""#!/bin/sh
@@ -80,7 +80,10 @@ if [ -f /etc/harness/links ]; then
   done < /etc/harness/links
 fi
 [ -f /etc/harness/hosts ] && cat /etc/harness/hosts > /etc/hosts
-[ -f /etc/harness/hostname ] && hostname "$(cat /etc/harness/hostname)"
+if [ -f /etc/harness/hostname ]; then
+  hostname "$(cat /etc/harness/hostname)"
+  cat /etc/harness/hostname > /etc/hostname
+fi
 rm -f /run/supervisor.sock
 exec supervisord -n -c /etc/supervisor/harness.conf
 """

@@ -16,10 +16,14 @@ KVM is used where the hypervisor offers it and HARNESS_LIBVIRT_ACCEL is not
 "tcg"; on this machine KVM guests hang, so CI runs plain QEMU emulation.
 
 Everything of a lab is named `hl-<lab>-...` and each domain carries the lab
-id, owner and topology in its <metadata>; disks live in DISK_DIR/<lab>.
-The URI (`qemu+ssh://...` for a remote hypervisor) is the `uri` option or
-LIBVIRT_DEFAULT_URI; disks are made with qemu-img on this machine, so a
-remote hypervisor needs DISK_DIR shared (not shown here).
+id, owner and topology in its <metadata>. The URI (`qemu+ssh://...` for a
+remote hypervisor) is the `uri` option or LIBVIRT_DEFAULT_URI: disks,
+kernel and config drives reach the hypervisor as storage volumes through the
+libvirt connection (provisioners/libvirt_storage.py), so a remote hypervisor
+needs nothing but libvirtd.
+
+VMs have no sshd access (`ssh`): their lab networks are not connected to
+this machine, and this kernel offers no vsock to tunnel through.
 """
 from __future__ import annotations
 
@@ -32,21 +36,23 @@ import shutil
 import socket
 import tempfile
 from pathlib import Path
+from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from harness import procs
 from harness.host import CommandResult, Host
 from harness.lab import LAB_ID, Lab, LabRecord, new_lab_id
 from harness.progress import Steps
-from harness.topology import Topology, from_dict
-from harness.wait import wait_until
+from harness.topology import Topology, from_record
+from harness.wait import WaitTimeout, wait_until
 from provisioners import exec_rpc
 from provisioners.base import Provisioner
 from provisioners.image import CACHE_DIR, PACKAGES, apt_mirror, build_rootfs, image_tag, run
+from provisioners.libvirt_storage import Storage
 from provisioners.netns import etc_hosts
 
 PREFIX = "hl-"
-DISK_DIR = Path(os.environ.get("HARNESS_LIBVIRT_DIR", "/var/lib/libvirt/images/harness"))
+ROOT_SIZE = 3 << 30  # bytes: the root filesystem's size, as the VM sees it
 META_NS = "https://k8s-conformance-harness.invalid/lab"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 KERNEL_CMDLINE = "root=/dev/vda rw console=ttyS0 init=/usr/local/sbin/harness-boot panic=-1"
@@ -116,8 +122,12 @@ class LibvirtHost(Host):
         return exec_rpc.proxy(self)
 
     def wait_started(self, timeout: float = 180) -> None:
-        wait_until(lambda: self._agent("guest-ping", timeout=2) == {},
-                   f"guest agent of VM {self.name}", timeout, interval=0.5)
+        try:
+            wait_until(lambda: self._agent("guest-ping", timeout=2) == {},
+                       f"guest agent of VM {self.name}", timeout, interval=0.5)
+        except WaitTimeout as exc:
+            raise WaitTimeout(exc.what, exc.timeout, f"{exc.last_seen}; the end of its console:\n"
+                              + self.provisioner.console_tail(self)) from None
         wait_until(lambda: self.supervisor_proxy().supervisor.getState()["statename"] == "RUNNING",
                    f"supervisord in VM {self.name}", 60, interval=0.2)
 
@@ -143,6 +153,11 @@ class LibvirtHost(Host):
         self._set_links("up")
 
 
+def console_log(host: LibvirtHost) -> str:
+    """The VM's serial console, written by the hypervisor into the pool."""
+    return f"{host.domain_name}.console.log"
+
+
 def interface_xml(lab_id: str, host: str, net: str) -> str:
     return (f"<interface type='network'><source network='{PREFIX}{lab_id}-{net}'/>"
             f"<mac address='{mac_of(lab_id, host, net)}'/><model type='virtio'/></interface>")
@@ -159,12 +174,19 @@ class LibvirtProvisioner(Provisioner):
         self.uri = uri or os.environ.get("LIBVIRT_DEFAULT_URI", "qemu:///system")
         self.memory_mib = memory_mib
         self._conn = None
+        self._storage = None
 
     @property
     def conn(self):
         if self._conn is None:
             self._conn = self._libvirt.open(self.uri)
         return self._conn
+
+    @property
+    def storage(self) -> Storage:
+        if self._storage is None:
+            self._storage = Storage(self.conn, CACHE_DIR)
+        return self._storage
 
     def available(self) -> bool:
         try:
@@ -180,55 +202,81 @@ class LibvirtProvisioner(Provisioner):
         return "kvm" if "<domain type='kvm'" in caps else "qemu"
 
     # ------------------------------------------------------------------ disks
-    def base_disk(self, steps: Steps) -> tuple[Path, Path, Path]:
-        """The raw root image (made once per image tag), the kernel and initrd."""
-        mirror = apt_mirror()
-        tag = image_tag(PACKAGES, mirror)
-        raw = CACHE_DIR / f"{tag.replace(':', '-')}.raw"
+    def base_files(self, steps: Steps) -> tuple[Path, Path, Path]:
+        """On this machine: the compact qcow2 root image (made once per image
+        tag and kernel), this machine's Debian kernel and its initrd."""
         kernels = sorted(glob.glob("/boot/vmlinuz-*-amd64"))
         if not kernels:
             raise RuntimeError("no Debian kernel in /boot: install linux-image-cloud-amd64")
-        kernel = CACHE_DIR / Path(kernels[-1]).name
-        initrd = CACHE_DIR / Path(kernels[-1]).name.replace("vmlinuz", "initrd.img")
-        if not kernel.exists() or not initrd.exists():
-            shutil.copy(kernels[-1], kernel)
-            shutil.copy(kernels[-1].replace("vmlinuz", "initrd.img"), initrd)
-            kernel.chmod(0o644)
-            initrd.chmod(0o644)
-        if raw.exists():
-            return raw, kernel, initrd
+        kernel, initrd = Path(kernels[-1]), Path(kernels[-1].replace("vmlinuz", "initrd.img"))
+        version = kernel.name.removeprefix("vmlinuz-")
+        mirror = apt_mirror()
+        tag = image_tag(PACKAGES, mirror)
+        image = CACHE_DIR / f"{tag.replace(':', '-')}-{version}.qcow2"
+        if image.exists():
+            return image, kernel, initrd
         tarball = build_rootfs(tag, mirror, PACKAGES, steps)
-        with steps.step(f"ext4 root image {raw.name} from {tarball.name}"):
+        with steps.step(f"root image {image.name} from {tarball.name}"):
             root = Path(tempfile.mkdtemp(prefix="vmroot-", dir=CACHE_DIR))
+            raw = image.with_suffix(".raw")
             try:
                 run(["tar", "--numeric-owner", "-xf", str(tarball), "-C", str(root)], "tar")
                 (root / "etc/supervisor/conf.d/qemu-ga.conf").write_text(GUEST_AGENT)
                 # the VM boots this machine's kernel: its modules belong in the root
-                version = kernel.name.removeprefix("vmlinuz-")
                 shutil.copytree(f"/lib/modules/{version}", root / "lib/modules" / version,
                                 symlinks=True)
-                partial = raw.with_suffix(".partial")
                 run(["mkfs.ext4", "-q", "-F", "-L", "harness-root", "-d", str(root),
-                     str(partial), "3G"], "mkfs.ext4")
-                partial.replace(raw)
+                     str(raw), f"{ROOT_SIZE >> 20}M"], "mkfs.ext4")
+                partial = image.with_suffix(".partial")
+                run(["qemu-img", "convert", "-q", "-O", "qcow2", str(raw), str(partial)],
+                    "qemu-img convert")
+                partial.replace(image)
             finally:
                 shutil.rmtree(root, ignore_errors=True)
-        return raw, kernel, initrd
+                raw.unlink(missing_ok=True)
+        return image, kernel, initrd
 
-    def _config_drive(self, path: Path, files: dict[str, str]) -> None:
-        with tempfile.TemporaryDirectory(dir=path.parent) as d:
-            for name, text in files.items():
-                (Path(d) / name).write_text(text)
-            run(["mkfs.ext4", "-q", "-F", "-d", d, str(path), "4M"], "mkfs.ext4 (config drive)")
+    def base_volumes(self, steps: Steps) -> dict[str, object]:
+        """The root image, kernel and initrd as volumes on the hypervisor."""
+        files = dict(zip(("root", "kernel", "initrd"), self.base_files(steps)))
+        volumes = {}
+        for what, local in files.items():
+            # a rebuilt file (same name, new content) must not meet its old volume
+            stat = local.stat()
+            version = hashlib.sha256(f"{stat.st_size}/{stat.st_mtime_ns}".encode()).hexdigest()[:8]
+            name = f"{PREFIX}base-{version}-{local.name}"
+            if f"{name}.ready" in self.storage.names(name):
+                volumes[what] = self.storage.volume(name)
+                continue
+            size = local.stat().st_size >> 20
+            with steps.step(f"upload {local.name} ({size} MiB) to pool {self.storage.pool.name()} "
+                            f"on {self.uri}"):
+                volumes[what] = self.storage.shared(local, name)
+        return volumes
+
+    def _config_drive(self, name: str, files: dict[str, str]):
+        """A small ext4 volume holding the files (the VM's own settings)."""
+        with tempfile.TemporaryDirectory() as d:
+            content, image = Path(d) / "content", Path(d) / "drive.img"
+            content.mkdir()
+            for file_name, text in files.items():
+                (content / file_name).write_text(text)
+            run(["mkfs.ext4", "-q", "-F", "-d", str(content), str(image), "4M"],
+                "mkfs.ext4 (config drive)")
+            return self.storage.upload(image, name)
 
     # ----------------------------------------------------------------- create
     def create(self, topology: Topology, ssh: bool = False, steps: Steps | None = None) -> Lab:
+        wants_ssh = [h.name for h in topology.hosts.values() if ssh or topology.ssh or h.ssh]
+        if wants_ssh:
+            raise ValueError(
+                f"the libvirt provisioner offers no ssh (asked for {', '.join(wants_ssh)}): VMs are "
+                "reached through the QEMU guest agent and their lab networks are not connected to "
+                "this machine; drop --ssh / `ssh: true`, or use the netns or docker provisioner")
         steps = steps or Steps()
-        raw, kernel, initrd = self.base_disk(steps)
+        base = self.base_volumes(steps)
         lab_id = new_lab_id(topology.name)
-        lab_dir = DISK_DIR / lab_id
         try:
-            lab_dir.mkdir(parents=True)
             hosts = {s.name: LibvirtHost(s, lab_id, self) for s in topology.hosts.values()}
             with steps.step(f"{len(topology.networks)} isolated libvirt network(s)"):
                 for i, net in enumerate(topology.networks):
@@ -238,7 +286,7 @@ class LibvirtProvisioner(Provisioner):
             accel = self.accel()
             with steps.step(f"{len(hosts)} VM(s) ({'KVM' if accel == 'kvm' else 'QEMU emulation'})"):
                 for host in hosts.values():
-                    self._make_domain(lab_id, topology, host, raw, kernel, initrd, accel)
+                    self._make_domain(lab_id, topology, host, base, accel)
             with steps.step("boot: guest agent and supervisord on every VM"):
                 for host in hosts.values():
                     host.wait_started()
@@ -247,18 +295,16 @@ class LibvirtProvisioner(Provisioner):
             raise
         return Lab(lab_id, topology, self, hosts)
 
-    def _make_domain(self, lab_id, topology, host: LibvirtHost, raw, kernel, initrd, accel):
-        lab_dir = DISK_DIR / lab_id
-        disk, config = lab_dir / f"{host.name}.qcow2", lab_dir / f"{host.name}.config.img"
-        run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(raw), str(disk)],
-            "qemu-img")
+    def _make_domain(self, lab_id, topology, host: LibvirtHost, base: dict, accel):
+        disk = self.storage.overlay(f"{host.domain_name}.qcow2", base["root"], ROOT_SIZE)
         links = []
         for net, addrs in host.spec.addresses.items():
             cidrs = " ".join(f"{a}/{topology.networks[net].cidr(fam).prefixlen}"
                              for fam, a in addrs.items())
             links.append(f"{mac_of(lab_id, host.name, net)} {net} {cidrs}")
-        self._config_drive(config, {"links": "\n".join(links) + "\n",
-                                    "hosts": etc_hosts(topology), "hostname": host.name + "\n"})
+        config = self._config_drive(f"{host.domain_name}.config.img", {
+            "links": "\n".join(links) + "\n", "hosts": etc_hosts(topology),
+            "hostname": host.name + "\n"})
         meta = json.dumps({"lab": lab_id, "host": host.name, "owner": os.getpid(),
                            "owner_start": procs.process_start_time(os.getpid()),
                            "owner_host": socket.gethostname(), "topology": topology.to_dict()})
@@ -267,16 +313,16 @@ class LibvirtProvisioner(Provisioner):
   <name>{host.domain_name}</name>
   <metadata><h:lab xmlns:h='{META_NS}'>{escape(meta)}</h:lab></metadata>
   <memory unit='MiB'>{self.memory_mib}</memory><vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type><kernel>{kernel}</kernel>
-    <initrd>{initrd}</initrd><cmdline>{KERNEL_CMDLINE}</cmdline></os>
+  <os><type arch='x86_64' machine='pc'>hvm</type><kernel>{base["kernel"].path()}</kernel>
+    <initrd>{base["initrd"].path()}</initrd><cmdline>{KERNEL_CMDLINE}</cmdline></os>
   <on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash>
   <devices>
     <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
-      <source file='{disk}'/><target dev='vda' bus='virtio'/></disk>
+      <source file='{disk.path()}'/><target dev='vda' bus='virtio'/></disk>
     <disk type='file' device='disk'><driver name='qemu' type='raw'/>
-      <source file='{config}'/><target dev='vdb' bus='virtio'/><readonly/></disk>
+      <source file='{config.path()}'/><target dev='vdb' bus='virtio'/><readonly/></disk>
     {nics}
-    <serial type='file'><source path='{lab_dir / host.name}.console.log'/></serial>
+    <serial type='file'><source path='{self.storage.path}/{console_log(host)}'/></serial>
     <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>
     <memballoon model='none'/>
   </devices>
@@ -286,11 +332,9 @@ class LibvirtProvisioner(Provisioner):
     # ------------------------------------------------------- find and remove
     def _metadata(self, dom) -> dict | None:
         try:
-            return json.loads(dom.metadata(self._libvirt.VIR_DOMAIN_METADATA_ELEMENT, META_NS)
-                              .split(">", 1)[1].rsplit("<", 1)[0]
-                              .replace("&quot;", '"').replace("&lt;", "<")
-                              .replace("&gt;", ">").replace("&amp;", "&"))
-        except (self._libvirt.libvirtError, ValueError, IndexError):
+            element = dom.metadata(self._libvirt.VIR_DOMAIN_METADATA_ELEMENT, META_NS)
+            return json.loads(ElementTree.fromstring(element).text)
+        except (self._libvirt.libvirtError, ElementTree.ParseError, ValueError, TypeError):
             return None
 
     def _domains(self, lab_id: str | None = None) -> list[tuple[object, dict]]:
@@ -303,7 +347,7 @@ class LibvirtProvisioner(Provisioner):
 
     def topology_of(self, lab_id: str) -> Topology:
         for _, meta in self._domains(lab_id):
-            return from_dict(meta["topology"], source=f"lab {lab_id}")
+            return from_record(meta["topology"], source=f"lab {lab_id}")
         raise LookupError(f"no libvirt lab {lab_id!r} on {self.uri}")
 
     def attach(self, lab_id: str) -> Lab:
@@ -314,7 +358,7 @@ class LibvirtProvisioner(Provisioner):
     def detach(self, lab_id: str) -> None:
         if not self._domains(lab_id):
             raise LookupError(f"no libvirt lab {lab_id!r}")
-        (DISK_DIR / lab_id / "detached").touch()
+        self.storage.empty(f"{PREFIX}{lab_id}-detached")
 
     def destroy(self, lab_id: str) -> None:
         if not LAB_ID.match(lab_id):
@@ -332,16 +376,17 @@ class LibvirtProvisioner(Provisioner):
                     net.undefine()
                 except libvirt.libvirtError:
                     pass  # a transient network is gone once destroyed
-        shutil.rmtree(DISK_DIR / lab_id, ignore_errors=True)
+        self.storage.delete(f"{PREFIX}{lab_id}-")
 
     def list(self) -> list[LabRecord]:
         labs: dict[str, list[dict]] = {}
         for _, meta in self._domains():
             labs.setdefault(meta["lab"], []).append(meta)
         records = []
+        markers = set(self.storage.names(PREFIX)) if labs else set()
         for lab_id, metas in sorted(labs.items()):
             meta = metas[0]
-            detached = (DISK_DIR / lab_id / "detached").exists()
+            detached = f"{PREFIX}{lab_id}-detached" in markers
             elsewhere = meta.get("owner_host") != socket.gethostname()
             hosts = [h["name"] for h in meta["topology"]["hosts"]]
             records.append(LabRecord(
@@ -351,13 +396,21 @@ class LibvirtProvisioner(Provisioner):
                 hosts=hosts, complete=set(hosts) <= {m["host"] for m in metas}))
         return records
 
+    def console(self, host: LibvirtHost) -> bytes:
+        """What the VM wrote to its serial console so far (kernel, boot script)."""
+        if console_log(host) not in self.storage.names(console_log(host), refresh=True):
+            return b""
+        return self.storage.download(console_log(host))
+
+    def console_tail(self, host: LibvirtHost, lines: int = 15) -> str:
+        text = self.console(host).decode(errors="replace").splitlines()[-lines:]
+        return "\n".join(text) or "(nothing)"
+
     def collect_logs(self, lab: Lab, dest: Path) -> None:
         for host in lab.hosts.values():
             target = Path(dest) / host.name
             target.mkdir(parents=True, exist_ok=True)
-            console = DISK_DIR / lab.id / f"{host.name}.console.log"
-            if console.exists():
-                shutil.copy(console, target / "console.log")
+            (target / "console.log").write_bytes(self.console(host))
             listing = host.run("cd /var/log && ls *.log")
             for name in listing.stdout.split() if listing.ok else []:
                 (target / name).write_bytes(host.get_file(f"/var/log/{name}"))

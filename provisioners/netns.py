@@ -32,7 +32,7 @@ from harness.host import CommandResult, Host
 from harness.lab import LAB_ID, Lab, LabRecord, new_lab_id
 from harness.progress import Steps
 from harness.supervisor import CONFIG_PATH, MAIN_CONFIG, SOCKET_PATH, unix_proxy
-from harness.topology import Topology, from_dict
+from harness.topology import Topology, from_record
 from harness.wait import wait_until
 from provisioners.base import Provisioner
 
@@ -199,7 +199,7 @@ class NetnsProvisioner(Provisioner):
             if record is None:
                 raise LookupError(f"no netns lab {lab_id!r} on this machine "
                                   "(`harness status` lists the labs)")
-            self._topologies[lab_id] = from_dict(record["topology"], source=f"lab {lab_id}")
+            self._topologies[lab_id] = from_record(record["topology"], source=f"lab {lab_id}")
         return self._topologies[lab_id]
 
     # ------------------------------------------------------------------ state

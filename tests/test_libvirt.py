@@ -1,10 +1,13 @@
 """The libvirt provisioner against a real libvirtd (.ci/start-daemons): one
 small VM under plain QEMU emulation (KVM guests hang on this machine), a
-host-level check of the Host API through the guest agent, then teardown."""
+host-level check of the Host API through the guest agent, then teardown.
+A second libvirtd on its own socket, sharing no files with this machine,
+plays the remote hypervisor."""
 from __future__ import annotations
 
-import dataclasses
 import os
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -12,8 +15,10 @@ from harness.topology import from_dict
 
 pytest.importorskip("libvirt")
 
-from provisioners.libvirt import DISK_DIR, PREFIX, LibvirtProvisioner  # noqa: E402
+from provisioners.libvirt import PREFIX, LibvirtProvisioner  # noqa: E402
 
+REMOTE = "qemu+unix:///system?socket=/run/libvirt-remote/libvirt-sock"
+START = Path(__file__).resolve().parent.parent / ".ci" / "start-daemons"
 TWO = {"name": "vmlab", "setup": "k3s",
        "networks": [{"name": "srv", "ipv4": "192.168.31.0/24", "ipv6": "fd00:31::/64"}],
        "cluster": {"service_cidr": "10.43.0.0/16", "pod_cidr": "10.42.0.0/16"},
@@ -22,11 +27,16 @@ TWO = {"name": "vmlab", "setup": "k3s",
 
 
 def objects_of(prov: LibvirtProvisioner, lab_id: str) -> list[str]:
+    """Every domain, network and volume of the lab on the provisioner's hypervisor."""
     mine = f"{PREFIX}{lab_id}-"
     return ([f"domain {d.name()}" for d in prov.conn.listAllDomains() if d.name().startswith(mine)]
             + [f"network {n.name()}" for n in prov.conn.listAllNetworks()
                if n.name().startswith(mine)]
-            + ([f"dir {DISK_DIR / lab_id}"] if (DISK_DIR / lab_id).exists() else []))
+            + [f"volume {v}" for v in prov.storage.names(mine, refresh=True)])
+
+
+def one_vm():
+    return from_dict(TWO, source="test_libvirt").only("vm01")  # one VM is enough
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +45,7 @@ def vm_lab():
     prov = LibvirtProvisioner()
     if not prov.available():
         pytest.fail("libvirtd does not answer: run .ci/start-daemons libvirt")
-    topo = from_dict(TWO, source="test_libvirt")
-    topo = dataclasses.replace(topo, hosts={"vm01": topo.hosts["vm01"]})  # one VM is enough
-    lab = prov.create(topo)
+    lab = prov.create(one_vm())
     yield prov, lab
     lab.destroy()
     assert objects_of(prov, lab.id) == []
@@ -56,6 +64,26 @@ def test_vm_runs_the_debian_kernel_with_topology_addresses(vm_lab):
     assert vm.run("sleep 30", timeout=2).rc == 124
     [record] = [r for r in prov.list() if r.id == lab.id]
     assert record.complete and not record.orphaned
+    # disks, kernel and config drive are volumes of the hypervisor's pool
+    assert {f"volume {PREFIX}{lab.id}-vm01.qcow2", f"volume {PREFIX}{lab.id}-vm01.config.img"} \
+        <= set(objects_of(prov, lab.id))
+
+
+def test_a_lab_of_part_of_a_topology_is_attached_again(vm_lab):
+    prov, lab = vm_lab
+    again = prov.attach(lab.id)
+    assert list(again.hosts) == ["vm01"]
+    assert again.host("vm01").succeed("cat /etc/hostname").strip() == "vm01"
+
+
+def test_ssh_is_refused_before_anything_is_made():
+    prov = LibvirtProvisioner()
+    before = ([d.name() for d in prov.conn.listAllDomains()],
+              [n.name() for n in prov.conn.listAllNetworks()])
+    with pytest.raises(ValueError, match="offers no ssh .*vm01"):
+        prov.create(one_vm(), ssh=True)
+    assert before == ([d.name() for d in prov.conn.listAllDomains()],
+                      [n.name() for n in prov.conn.listAllNetworks()])
 
 
 def test_vm_block_pulls_the_cable(vm_lab):
@@ -78,3 +106,29 @@ def test_vm_services_come_back_after_crash_and_start(vm_lab):
     assert vm.run("true").rc == 255
     vm.start()
     svc.wait_for_state("RUNNING", timeout=60)
+
+
+def test_collect_logs_fetches_the_console_from_the_pool(vm_lab, tmp_path):
+    prov, lab = vm_lab
+    prov.collect_logs(lab, tmp_path)
+    console = (tmp_path / "vm01" / "console.log").read_text(errors="replace")
+    assert "Linux version" in console  # the kernel's first words, as the hypervisor wrote them
+    assert (tmp_path / "vm01" / "supervisord.log").exists()
+
+
+def test_lab_on_a_remote_hypervisor(vm_lab):
+    local, _ = vm_lab
+    subprocess.run([str(START), "libvirt", "--socket-suffix", "remote"], check=True,
+                   capture_output=True, timeout=120)
+    remote = LibvirtProvisioner(uri=REMOTE)
+    with remote.create(one_vm()) as lab:
+        vm = lab.host("vm01")
+        assert vm.succeed("cat /etc/hostname").strip() == "vm01"
+        assert "192.168.31.1/24" in vm.succeed("ip -o addr show dev srv")
+        # its disks are files of the other hypervisor only: they went there through the API
+        disk = remote.storage.volume(f"{PREFIX}{lab.id}-vm01.qcow2").path()
+        assert not Path(disk).exists()
+        assert objects_of(remote, lab.id) and objects_of(local, lab.id) == []
+        assert lab.id in [r.id for r in remote.list()]
+        assert lab.id not in [r.id for r in local.list()]
+    assert objects_of(remote, lab.id) == []
