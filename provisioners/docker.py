@@ -43,7 +43,7 @@ from harness.supervisor import SOCKET_PATH, unix_proxy
 from harness.topology import Topology, from_record
 from harness.wait import wait_until
 from provisioners.base import Provisioner
-from provisioners import exec_rpc
+from provisioners import exec_rpc, lab_ssh
 from provisioners.netns import etc_hosts
 
 LABEL = "harness.lab"
@@ -58,7 +58,7 @@ def container_name(lab_id: str, host: str) -> str:
     return f"{PREFIX}{lab_id}-{host}"
 
 
-class DockerHost(Host):
+class DockerHost(lab_ssh.SshAccess, Host):
     def __init__(self, spec, lab_id: str, provisioner: DockerProvisioner):
         super().__init__(spec, lab_id)
         self.provisioner = provisioner
@@ -103,6 +103,11 @@ class DockerHost(Host):
 
     def shell_argv(self) -> list[str]:
         return ["docker", "exec", "-it", self.container_name, "bash", "-l"]
+
+    def ssh_proxy_argv(self) -> list[str]:
+        engine = ["-H", self.provisioner.base_url] if self.provisioner.base_url else []
+        return ["docker", *engine, "exec", "-i", self.container_name,
+                "socat", "STDIO", "TCP:127.0.0.1:22"]
 
     def testinfra_backend(self):
         """testinfra's own docker backend (the `docker://` URL, through the docker CLI)."""
@@ -202,6 +207,10 @@ class DockerProvisioner(Provisioner):
     def lab_run_dir(self, lab_id: str) -> Path:
         return RUN_DIR / lab_id
 
+    def ssh_dir(self, lab_id: str) -> Path:
+        """On this machine (the engine may be elsewhere): the lab's ssh key and config."""
+        return self.lab_run_dir(lab_id) / "ssh"
+
     def _labels(self, lab_id: str, **extra) -> dict[str, str]:
         return {LABEL: lab_id, **{f"harness.{k}": str(v) for k, v in extra.items()}}
 
@@ -222,6 +231,10 @@ class DockerProvisioner(Provisioner):
             with steps.step("boot: links wired, supervisord on every host"):
                 with ThreadPoolExecutor(max_workers=min(8, len(hosts))) as pool:
                     list(pool.map(lambda h: h.start(), hosts.values()))
+            ssh_hosts = lab_ssh.wanted(topology, hosts, ssh)
+            if ssh_hosts:
+                with steps.step(f"sshd on {len(ssh_hosts)} host(s)"):
+                    lab_ssh.start_sshd(self.ssh_dir(lab_id), lab_id, ssh_hosts)
         except BaseException:
             self.destroy(lab_id)
             raise

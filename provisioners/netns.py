@@ -35,6 +35,7 @@ from harness.supervisor import CONFIG_PATH, MAIN_CONFIG, SOCKET_PATH, unix_proxy
 from harness.topology import Topology, from_record
 from harness.wait import wait_until
 from provisioners.base import Provisioner
+from provisioners import lab_ssh
 
 RUN_DIR = Path(os.environ.get("HARNESS_RUN_DIR", "/run/harness"))
 NETNS_DIR = Path("/run/netns")
@@ -72,7 +73,7 @@ def netns_name(lab_id: str, host: str) -> str:
     return f"{PREFIX}{lab_id}.{host}"
 
 
-class NetnsHost(Host):
+class NetnsHost(lab_ssh.SshAccess, Host):
     def __init__(self, spec, lab_id: str, provisioner: NetnsProvisioner, index: int):
         super().__init__(spec, lab_id)
         self.provisioner = provisioner
@@ -118,14 +119,8 @@ class NetnsHost(Host):
     def shell_argv(self) -> list[str]:
         return self.nsenter() + ["bash", "-l"]
 
-    def ssh_testinfra(self, backend: str = "ssh"):
-        """A testinfra Host reaching this host through its sshd (backend ssh or paramiko)."""
-        import testinfra
-        from provisioners.netns_ssh import ssh_config_path
-        config = ssh_config_path(self.provisioner, self.lab_id)
-        if not config.exists() or f"Host {self.name}\n" not in config.read_text():
-            raise LookupError(f"host {self.name} has no sshd (use `ssh: true` or --ssh)")
-        return testinfra.get_host(f"{backend}://{self.name}", ssh_config=str(config))
+    def ssh_proxy_argv(self) -> list[str]:
+        return self.nsenter() + ["socat", "STDIO", "TCP:127.0.0.1:22"]
 
     # supervisord
     @property
@@ -190,6 +185,9 @@ class NetnsProvisioner(Provisioner):
     def available(self) -> bool:
         return os.geteuid() == 0 and all(shutil.which(t) for t in ("unshare", "nsenter"))
 
+    def ssh_dir(self, lab_id: str) -> Path:
+        return self.lab_dir(lab_id) / "ssh"
+
     def lab_dir(self, lab_id: str) -> Path:
         return self.run_dir / "labs" / lab_id
 
@@ -250,11 +248,10 @@ class NetnsProvisioner(Provisioner):
                 self._wire(lab_id, topology, hosts)
             with steps.step("supervisord on every host"):
                 self._start_supervisors(hosts)
-            ssh_hosts = [h for h in hosts.values() if ssh or topology.ssh or h.spec.ssh]
+            ssh_hosts = lab_ssh.wanted(topology, hosts, ssh)
             if ssh_hosts:
                 with steps.step(f"sshd on {len(ssh_hosts)} host(s)"):
-                    from provisioners.netns_ssh import start_sshd
-                    start_sshd(self, lab_id, ssh_hosts)
+                    lab_ssh.start_sshd(self.ssh_dir(lab_id), lab_id, ssh_hosts)
             record = self._read_record(lab_id)
             record["complete"] = True
             self._write_record(lab_id, record)

@@ -201,3 +201,16 @@ def test_the_setup_applies_on_docker_hosts(lab):
     agent_subnet = node_subnets(lab.topology)["agent1"][0]
     route = lab.host("server").succeed(f"ip route show {agent_subnet}")
     assert f"via {lab.host('agent1').address('srv')}" in route
+
+
+def test_testinfra_over_ssh_into_a_container(provisioner, topo):
+    with provisioner.create(topo.only("server"), ssh=True) as lab:
+        server = lab.host("server")
+        assert server.ssh_testinfra("ssh").check_output("hostname") == "server"
+        paramiko = server.ssh_testinfra("paramiko")
+        assert paramiko.check_output("cat /etc/hostname") == "server"
+        assert paramiko.socket("tcp://0.0.0.0:22").is_listening
+    # without sshd asked for, there is none to reach
+    with provisioner.create(topo.only("server")) as lab:
+        with pytest.raises(LookupError, match="has no sshd"):
+            lab.host("server").ssh_testinfra()

@@ -31,9 +31,11 @@ def remote():
 
 def test_lab_on_a_remote_engine(remote):
     local = DockerProvisioner()
-    with remote.create(from_dict(SMALL, source="remote")) as lab:
+    with remote.create(from_dict(SMALL, source="remote"), ssh=True) as lab:
         server = lab.host("server")
         assert isinstance(server.supervisor_proxy()._ServerProxy__transport, ExecTransport)
+        # ssh goes through the remote engine too (`docker -H ... exec`)
+        assert server.ssh_testinfra().check_output("hostname") == "server"
         svc = server.service("sleeper").define("sleep 1000")
         svc.wait_for_state("RUNNING")
         lab.host("frontend").succeed(f"ping -c1 -W2 {server.address('srv')}")

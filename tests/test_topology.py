@@ -173,3 +173,22 @@ def test_resolved_topology_round_trips():
     topo = topology.load(TOPOLOGIES / "k3s.yaml")
     again = topology.from_dict(topo.to_dict())
     assert again.hosts == topo.hosts and again.networks == topo.networks
+
+
+def test_part_of_a_topology_keeps_addresses_and_is_restored_from_its_record():
+    full = topology.load(TOPOLOGIES / "fcio-k8s.yaml")
+    part = full.only("master", "frontend")
+    assert list(part.hosts) == ["master", "frontend"]
+    assert part.hosts["frontend"].addresses == full.hosts["frontend"].addresses
+    with pytest.raises(KeyError, match="no host.*nosuch"):
+        full.only("master", "nosuch")
+    # a file with that content breaks the setup's rules; the lab's record is what was made
+    with pytest.raises(TopologyError, match="needs at least 1 host.*'node'"):
+        topology.from_dict(part.to_dict(), source="file")
+    restored = topology.from_record(part.to_dict(), source="lab x")
+    assert restored.to_dict() == part.to_dict()
+    # every other rule still holds for a record
+    bad = part.to_dict()
+    bad["hosts"][0]["roles"] = ["agent"]
+    with pytest.raises(TopologyError, match="lab x: hosts.master.roles: role 'agent' is not a role"):
+        topology.from_record(bad, source="lab x")

@@ -1,0 +1,89 @@
+"""sshd on lab hosts (netns and docker), so testinfra's ssh:// and
+paramiko:// backends reach a lab host exactly as they reach a VM.
+
+A host's sshd listens inside the host; the client reaches it through a
+ProxyCommand that connects from inside that host (`nsenter` for a netns
+host, `docker exec` for a container, like `kubectl port-forward`), so
+nothing of the lab is exposed on the machine. The lab's key and the ssh
+config naming every host live in the provisioner's `ssh_dir(lab_id)`.
+"""
+from __future__ import annotations
+
+import shlex
+import subprocess
+from pathlib import Path
+
+from harness.host import Host
+from harness.topology import Topology
+from harness.wait import wait_until
+
+SSHD_CONFIG = """\
+# written by the harness
+Port 22
+ListenAddress 0.0.0.0
+ListenAddress ::
+HostKey /etc/ssh/harness/ssh_host_ed25519_key
+AuthorizedKeysFile /etc/ssh/harness/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+PidFile /run/sshd.pid
+Subsystem sftp /usr/lib/openssh/sftp-server
+"""
+
+
+class SshAccess:
+    """For Host classes that can run sshd: they give `ssh_proxy_argv()`
+    (a command whose stdin/stdout is a TCP connection to the host's port 22)
+    and their provisioner gives `ssh_dir(lab_id)`."""
+
+    def ssh_proxy_argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def ssh_testinfra(self, backend: str = "ssh"):
+        """A testinfra Host reaching this host through its sshd (backend ssh or paramiko)."""
+        import testinfra
+        config = self.provisioner.ssh_dir(self.lab_id) / "config"
+        if not config.exists() or f"Host {self.name}\n" not in config.read_text():
+            raise LookupError(f"host {self.name} has no sshd (use `ssh: true` or --ssh)")
+        return testinfra.get_host(f"{backend}://{self.name}", ssh_config=str(config))
+
+
+def wanted(topology: Topology, hosts: dict[str, Host], ssh: bool) -> list[Host]:
+    """The hosts that get sshd: all (--ssh, `ssh: true` at the top) or those marked."""
+    return [h for h in hosts.values() if ssh or topology.ssh or h.spec.ssh]
+
+
+def lab_key(ssh_dir: Path, lab_id: str) -> Path:
+    key = ssh_dir / "id_ed25519"
+    if not key.exists():
+        key.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"harness-{lab_id}",
+                        "-f", str(key)], check=True)
+    return key
+
+
+def start_sshd(ssh_dir: Path, lab_id: str, hosts: list) -> Path:
+    """Run sshd on the hosts; return the ssh config that reaches them by name."""
+    key = lab_key(ssh_dir, lab_id)
+    public = key.with_suffix(".pub").read_text()
+    entries = []
+    for host in hosts:
+        host.succeed("mkdir -p /etc/ssh/harness /run/sshd && chmod 700 /etc/ssh/harness && "
+                     "test -f /etc/ssh/harness/ssh_host_ed25519_key || "
+                     "ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/harness/ssh_host_ed25519_key")
+        host.put_file("/etc/ssh/harness/sshd_config", SSHD_CONFIG)
+        host.put_file("/etc/ssh/harness/authorized_keys", public, mode=0o600)
+        host.succeed("/usr/sbin/sshd -t -f /etc/ssh/harness/sshd_config")
+        host.service("sshd").define("/usr/sbin/sshd -D -e -f /etc/ssh/harness/sshd_config")
+        entries.append(f"Host {host.name}\n  HostName {host.name}\n  User root\n"
+                       f"  IdentityFile {key}\n  IdentitiesOnly yes\n"
+                       f"  ProxyCommand {shlex.join(host.ssh_proxy_argv())}\n"
+                       "  StrictHostKeyChecking no\n"
+                       f"  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n")
+    config = ssh_dir / "config"
+    config.write_text("\n".join(entries))
+    for host in hosts:
+        wait_until(lambda h=host: h.listening(22), f"sshd on {host.name}", 15, interval=0.05)
+    return config
