@@ -33,8 +33,8 @@ REDACTED = "<redacted>"
 #: this host's network namespace: host_pids lists them, runs NAME says
 #: whether a process called NAME is one of them.
 HOST_SHELL_FUNCTIONS = r"""
-host_pids() { me=$(readlink /proc/self/ns/net); for p in /proc/[0-9]*; do
-  [ "$(readlink "$p/ns/net" 2>/dev/null)" = "$me" ] && echo "${p#/proc/}"; done; }
+host_pids() { me=$(readlink /proc/self/ns/net); ls -l /proc/[0-9]*/ns/net 2>/dev/null |
+  awk -v me="$me" '$NF == me { split($(NF - 2), path, "/"); print path[3] }'; }
 runs() { for p in $(host_pids); do [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$1" ] && return 0; done
   return 1; }
 """
@@ -156,6 +156,8 @@ def collect_host(host: Host, dest: Path, command_timeout: float = 10,
             text = _run_collector(host, collector, command_timeout)
         except Exception as exc:  # noqa: BLE001 - one broken collector never stops the rest
             text = f"collector failed: {type(exc).__name__}: {exc}\n"
+        if stop is not None and stop.is_set():
+            break  # past the host's time bound: the bundle is already written
         if text is None:
             continue
         (dest / collector.file).write_text(redact(text))
@@ -178,7 +180,7 @@ def collect(lab: Lab, dest: Path | str, host_timeout: float = 30, command_timeou
     futures = {pool.submit(collect_host, host, dest / name, command_timeout, stop): name
                for name, host in lab.hosts.items()}
     done, pending = wait(futures, timeout=host_timeout)
-    stop.set()  # a host still running finishes its current command and writes no more
+    stop.set()  # a host still running writes no more (its current command may go on)
     pool.shutdown(wait=False, cancel_futures=True)
     hosts = {}
     for future, name in futures.items():

@@ -1,0 +1,33 @@
+"""Diagnostics bundles on a real netns lab: a host whose collection hangs is
+reported as such, within its time bound, and does not hold up the others."""
+from __future__ import annotations
+
+import json
+import time
+
+from harness import diagnostics
+
+
+def test_a_hung_host_is_reported_and_does_not_hold_the_bundle(small_lab, tmp_path):
+    stuck = small_lab.host("node1")
+    # a log nobody writes to: `tail` on it blocks, as on a host with a hung filesystem
+    stuck.succeed("mkfifo /var/log/stuck.log")
+    command_timeout = 60
+    started = time.monotonic()
+    summary = diagnostics.collect(small_lab, tmp_path, host_timeout=3,
+                                  command_timeout=command_timeout)
+    took = time.monotonic() - started
+    # the bundle did not wait for the blocked command
+    assert took < command_timeout / 2, took
+    assert summary["hosts"]["node1"] == {"status": "timeout",
+                                         "note": "collection did not finish within 3s"}
+    master = summary["hosts"]["master"]
+    assert master["status"] == "ok" and "logs.txt" in master["files"]
+    assert "supervisord.log" in (tmp_path / "master" / "logs.txt").read_text()
+    assert json.loads((tmp_path / "bundle.json").read_text())["hosts"]["node1"]["status"] == "timeout"
+    # what node1 gave before it hung is kept; its hung collector wrote nothing
+    assert (tmp_path / "node1" / "addresses.txt").exists()
+    assert not (tmp_path / "node1" / "logs.txt").exists()
+    stuck.run("echo unblock > /var/log/stuck.log", timeout=5)  # let the blocked tail end
+    time.sleep(1)
+    assert not (tmp_path / "node1" / "logs.txt").exists(), "a host past its bound wrote on"
