@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import subprocess
 import time
+from pathlib import Path
 
-from harness.topology import from_dict
-from provisioners.netns import NetnsProvisioner
+# the project first: this directory's provisioners.py would shadow the package
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness.topology import from_dict  # noqa: E402
+from provisioners.netns import NetnsProvisioner  # noqa: E402
 
 MININET = r"""
 import sys, time

@@ -121,7 +121,9 @@ resolvers cluster
     nameserver dns {bind_address(nameserver)}:53
     accepted_payload_size 8192
     resolve_retries 3
-    timeout resolve 1s
+    # how often the resolvers wake: hold valid (1 s) then bounds how old an
+    # answer gets; a 1 s wake-up made answers up to 2 s old (p95 2.7 s)
+    timeout resolve 100ms
     timeout retry 1s
     hold valid {RESOLVER_HOLD_S}s
     hold obsolete 0s
