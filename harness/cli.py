@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 import provisioners
+from provisioners.base import Unsupported
 from harness import doctor, topology as topology_mod
 from harness.lab import Terminated, sigterm_as_interrupt
 from harness.progress import Steps, rich_reporter
@@ -40,7 +41,10 @@ def cmd_up(args) -> int:
     except (topology_mod.TopologyError, provisioners.UnknownProvisioner) as exc:
         raise CliError(str(exc)) from None
     steps = Steps(rich_reporter(err))
-    lab = prov.create(topo, ssh=args.ssh, steps=steps)
+    try:
+        lab = prov.create(topo, ssh=args.ssh, steps=steps)
+    except Unsupported as exc:
+        raise CliError(str(exc)) from None
     try:
         if args.apply:
             from harness import setups

@@ -16,6 +16,11 @@ if TYPE_CHECKING:
     from harness.topology import Topology
 
 
+class Unsupported(ValueError):
+    """The topology or options ask for what this backend cannot do; raised
+    before anything is made."""
+
+
 class Provisioner(ABC):
     name: str = "?"
 

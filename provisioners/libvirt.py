@@ -46,7 +46,7 @@ from harness.progress import Steps
 from harness.topology import Topology, from_record
 from harness.wait import WaitTimeout, wait_until
 from provisioners import exec_rpc
-from provisioners.base import Provisioner
+from provisioners.base import Provisioner, Unsupported
 from provisioners.image import CACHE_DIR, PACKAGES, apt_mirror, build_rootfs, image_tag, run
 from provisioners.libvirt_storage import Storage
 from provisioners.netns import etc_hosts
@@ -269,7 +269,7 @@ class LibvirtProvisioner(Provisioner):
     def create(self, topology: Topology, ssh: bool = False, steps: Steps | None = None) -> Lab:
         wants_ssh = [h.name for h in topology.hosts.values() if ssh or topology.ssh or h.ssh]
         if wants_ssh:
-            raise ValueError(
+            raise Unsupported(
                 f"the libvirt provisioner offers no ssh (asked for {', '.join(wants_ssh)}): VMs are "
                 "reached through the QEMU guest agent and their lab networks are not connected to "
                 "this machine; drop --ssh / `ssh: true`, or use the netns or docker provisioner")

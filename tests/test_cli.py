@@ -56,6 +56,8 @@ def test_up_with_bad_topology_creates_nothing(netns, tmp_path):
     (["up", str(TWO_HOSTS), "--provisioner", "vmware"], "unknown provisioner 'vmware'"),
     (["down", "nosuch-000000"], "no lab 'nosuch-000000'"),
     (["shell", "nosuch-000000", "master"], "no lab 'nosuch-000000'"),
+    (["up", str(TWO_HOSTS), "--provisioner", "libvirt", "--ssh"],
+     "the libvirt provisioner offers no ssh (asked for master, node1)"),
 ])
 def test_bad_arguments_get_one_clear_error(args, message):
     result = harness(*args, check=False)

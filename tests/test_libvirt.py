@@ -15,6 +15,7 @@ from harness.topology import from_dict
 
 pytest.importorskip("libvirt")
 
+from provisioners.base import Unsupported  # noqa: E402
 from provisioners.libvirt import PREFIX, LibvirtProvisioner  # noqa: E402
 
 REMOTE = "qemu+unix:///system?socket=/run/libvirt-remote/libvirt-sock"
@@ -80,7 +81,7 @@ def test_ssh_is_refused_before_anything_is_made():
     prov = LibvirtProvisioner()
     before = ([d.name() for d in prov.conn.listAllDomains()],
               [n.name() for n in prov.conn.listAllNetworks()])
-    with pytest.raises(ValueError, match="offers no ssh .*vm01"):
+    with pytest.raises(Unsupported, match="offers no ssh .*vm01"):
         prov.create(one_vm(), ssh=True)
     assert before == ([d.name() for d in prov.conn.listAllDomains()],
                       [n.name() for n in prov.conn.listAllNetworks()])
