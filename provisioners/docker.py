@@ -22,6 +22,16 @@ networks; `detach()` adds a labelled volume `hl-<lab>-detached`.
 The engine is the docker SDK's `from_env()` (DOCKER_HOST), or `base_url`: a
 remote engine works the same, except that supervisord's socket is reached
 through `docker exec` instead of a bind-mounted directory.
+
+podman's docker-compatible socket (`podman system service`) is an engine too;
+`DockerProvisioner.engine` tells them apart by the version's components. Two
+things differ there: podman's compat network create always turns on its DNS
+server (aardvark-dns on a gateway address on the machine's bridge, forwarding
+lab queries to the machine's resolvers) and ignores `inhibit_ipv4`, so lab
+networks are made through podman's own API without DNS and gateway; and
+podman's default rlimits exceed this machine's hard limits, so host containers
+get the ULIMITS below. `PodmanProvisioner` is the same with podman's socket as
+default.
 """
 from __future__ import annotations
 
@@ -52,6 +62,10 @@ RUN_DIR = Path(os.environ.get("HARNESS_RUN_DIR", "/run/harness")) / "docker"
 #: scratch subnets for docker's own bookkeeping (RFC 2544 benchmarking range)
 SCRATCH_POOL = ipaddress.ip_network("198.18.0.0/15")
 BLOCK_CHAIN = "HARNESS-BLOCK"
+PODMAN_SOCKET = "unix:///run/podman/podman.sock"
+#: podman's defaults (nofile 1048576) exceed the hard limits of this machine
+#: (nofile 20000): runc then cannot start the container
+PODMAN_ULIMITS = {"nofile": 20000, "nproc": 4096}
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 def container_name(lab_id: str, host: str) -> str:
@@ -102,7 +116,7 @@ class DockerHost(lab_ssh.SshAccess, Host):
         return CommandResult(self.name, cmd, rc, out, err)
 
     def shell_argv(self) -> list[str]:
-        return ["docker", "exec", "-it", self.container_name, "bash", "-l"]
+        return [self.provisioner.engine, "exec", "-it", self.container_name, "bash", "-l"]
 
     def ssh_proxy_argv(self) -> list[str]:
         engine = ["-H", self.provisioner.base_url] if self.provisioner.base_url else []
@@ -110,9 +124,10 @@ class DockerHost(lab_ssh.SshAccess, Host):
                 "socat", "STDIO", "TCP:127.0.0.1:22"]
 
     def testinfra_backend(self):
-        """testinfra's own docker backend (the `docker://` URL, through the docker CLI)."""
+        """testinfra's own docker (podman) backend: the `docker://` (`podman://`)
+        URL, through the engine's CLI."""
         import testinfra.backend
-        return testinfra.backend.get_backend(f"docker://{self.container_name}")
+        return testinfra.backend.get_backend(f"{self.provisioner.engine}://{self.container_name}")
 
     def supervisor_proxy(self):
         if self.provisioner.shared_filesystem:
@@ -167,13 +182,28 @@ class DockerProvisioner(Provisioner):
         import docker
         self._docker = docker
         self.docker_errors = docker.errors
-        self.base_url = base_url or os.environ.get("DOCKER_HOST")
+        self.base_url = base_url or self.default_base_url()
         self.image = image
         # a bind-mounted directory reaches supervisord only when the engine
         # runs on this machine (a unix socket)
         self.local_engine = not self.base_url or self.base_url.startswith("unix://")
         self.shared_filesystem = self.local_engine if shared_filesystem is None else shared_filesystem
         self._client = None
+        self._engine = None
+
+    @staticmethod
+    def default_base_url() -> str | None:
+        """The engine's address when none is given (None: the SDK's from_env)."""
+        return os.environ.get("DOCKER_HOST")
+
+    @property
+    def engine(self) -> str:
+        """"podman" or "docker": what answers on the socket."""
+        if self._engine is None:
+            components = self.client.version().get("Components") or []
+            self._engine = "podman" if any("podman" in c.get("Name", "").lower()
+                                           for c in components) else "docker"
+        return self._engine
 
     @property
     def client(self):
@@ -252,20 +282,34 @@ class DockerProvisioner(Provisioner):
                 labels["harness.topology"] = json.dumps(topology.to_dict())
             for _ in range(20):  # another lab may take the same /24 meanwhile
                 subnet = self._free_scratch_subnet()
+                name = f"{PREFIX}{lab_id}-{net}"
                 try:
-                    self.client.networks.create(
-                        f"{PREFIX}{lab_id}-{net}", driver="bridge", internal=True,
-                        labels=labels, check_duplicate=True,
-                        options={"com.docker.network.bridge.inhibit_ipv4": "true"},
-                        ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet))]))
+                    if self.engine == "podman":
+                        self._create_podman_network(name, subnet, labels)
+                    else:
+                        self.client.networks.create(
+                            name, driver="bridge", internal=True, labels=labels,
+                            check_duplicate=True,
+                            options={"com.docker.network.bridge.inhibit_ipv4": "true"},
+                            ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet))]))
                     scratch[net] = subnet
                     break
                 except self._docker.errors.APIError as exc:
-                    if "overlap" not in str(exc):
+                    # dockerd: "Pool overlaps ..."; podman: "subnet ... is already used"
+                    if "overlap" not in str(exc) and "already used" not in str(exc):
                         raise
             else:
                 raise RuntimeError(f"no free scratch subnet in {SCRATCH_POOL} for network {net}")
         return scratch
+
+    def _create_podman_network(self, name: str, subnet, labels: dict) -> None:
+        """podman's own API (the compat one cannot turn DNS off): internal,
+        no DNS server, hence no gateway address on the machine's bridge."""
+        api = self.client.api
+        resp = api._post_json(f"{api.base_url}/v4.0.0/libpod/networks/create", data={
+            "name": name, "driver": "bridge", "internal": True, "dns_enabled": False,
+            "labels": labels, "subnets": [{"subnet": str(subnet)}]})
+        api._raise_for_status(resp)
 
     def _free_scratch_subnet(self) -> ipaddress.IPv4Network:
         used = {cfg.get("Subnet") for n in self.client.api.networks()
@@ -289,8 +333,13 @@ class DockerProvisioner(Provisioner):
             host.run_dir.mkdir(parents=True, exist_ok=True)
             binds[str(host.run_dir)] = {"bind": "/run", "mode": "rw"}
         first = f"{PREFIX}{lab_id}-{nets[0]}" if nets else None
+        engine_specific = {}
+        if self.engine == "podman":
+            engine_specific["ulimits"] = [self._docker.types.Ulimit(name=k, soft=v, hard=v)
+                                          for k, v in PODMAN_ULIMITS.items()]
         host_config = api.create_host_config(
-            binds=binds, tmpfs={"/tmp": ""}, network_mode=first or "none", **self.privileges())
+            binds=binds, tmpfs={"/tmp": ""}, network_mode=first or "none",
+            **self.privileges(), **engine_specific)
         if not host_config.get("Privileged"):
             # what the CLI's `--security-opt systempaths=unconfined` sends
             host_config.update(MaskedPaths=[], ReadonlyPaths=[])
@@ -412,3 +461,13 @@ def tar_of(files: dict[str, str]) -> bytes:
             info.size, info.mode = len(data), 0o644
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+class PodmanProvisioner(DockerProvisioner):
+    """The docker provisioner on podman's docker-compatible socket
+    (`.ci/start-daemons podman`); another socket by base_url or PODMAN_HOST."""
+    name = "podman"
+
+    @staticmethod
+    def default_base_url() -> str:
+        return os.environ.get("PODMAN_HOST", PODMAN_SOCKET)

@@ -178,8 +178,10 @@ def build_docker_image(client, packages: tuple[str, ...] = PACKAGES, mirror: str
     tarball = build_rootfs(tag, mirror, packages, steps)
     with steps.step(f"docker import {tarball.name} as {tag}"):
         with tarball.open("rb") as data:
+            # the whole name as `repo`: podman's compat import ignores `tag`
+            # (and names the image :latest); dockerd takes either form
             resp = client.api.import_image_from_data(
-                data, repository=REPOSITORY, tag=tag.split(":", 1)[1],
+                data, repository=tag,
                 changes=[f"CMD [\"{BOOT_PATH}\"]", "LABEL harness.image=host"])
         if not client.images.list(name=tag):
             raise ImageError(f"docker import did not make {tag}: {resp}")
