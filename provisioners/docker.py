@@ -93,7 +93,8 @@ class DockerHost(lab_ssh.SshAccess, Host):
             exec_id = api.exec_create(self.container_name, wrapped, stdin=input is not None,
                                       environment={"PATH": PATH, "HOME": "/root", "LANG": "C.UTF-8"})
         except self.provisioner.docker_errors.APIError as exc:
-            if exc.status_code != 409:  # 409: the container is not running
+            # the container is not running: dockerd says 409, podman 500 "state improper"
+            if exc.status_code != 409 and "state improper" not in str(exc.explanation):
                 raise
             # what ssh to a powered-off machine gives: a failed command, not an exception
             return CommandResult(self.name, cmd, 255, "", f"host {self.name} is down: {exc.explanation}")
@@ -231,8 +232,11 @@ class DockerProvisioner(Provisioner):
         missing = missing_capabilities() if self.local_engine else []
         if not missing:
             return {"privileged": True}
-        return {"cap_add": ["ALL"], "cap_drop": missing,
-                "security_opt": ["seccomp=unconfined", "apparmor=unconfined"]}
+        security = ["seccomp=unconfined", "apparmor=unconfined"]
+        if self.engine == "podman":
+            # podman ignores the empty MaskedPaths/ReadonlyPaths of _make_container
+            security.append("unmask=ALL")
+        return {"cap_add": ["ALL"], "cap_drop": missing, "security_opt": security}
 
     def lab_run_dir(self, lab_id: str) -> Path:
         return RUN_DIR / lab_id
@@ -302,14 +306,26 @@ class DockerProvisioner(Provisioner):
                 raise RuntimeError(f"no free scratch subnet in {SCRATCH_POOL} for network {net}")
         return scratch
 
+    def _libpod(self, method: str, path: str, **kwargs):
+        """A call to podman's own API (beside the docker-compatible one, same socket)."""
+        api = self.client.api
+        resp = api.request(method, f"{api.base_url}/v4.0.0/libpod{path}", timeout=api.timeout,
+                           **kwargs)
+        api._raise_for_status(resp)
+        return resp.json()
+
     def _create_podman_network(self, name: str, subnet, labels: dict) -> None:
         """podman's own API (the compat one cannot turn DNS off): internal,
         no DNS server, hence no gateway address on the machine's bridge."""
-        api = self.client.api
-        resp = api._post_json(f"{api.base_url}/v4.0.0/libpod/networks/create", data={
+        self._libpod("POST", "/networks/create", json={
             "name": name, "driver": "bridge", "internal": True, "dns_enabled": False,
             "labels": labels, "subnets": [{"subnet": str(subnet)}]})
-        api._raise_for_status(resp)
+
+    def bridge_name(self, network) -> str:
+        """The machine's bridge device of a lab network (a docker SDK Network)."""
+        if self.engine == "podman":  # podman numbers its bridges itself
+            return self._libpod("GET", f"/networks/{network.name}/json")["network_interface"]
+        return f"br-{network.id[:12]}"
 
     def _free_scratch_subnet(self) -> ipaddress.IPv4Network:
         used = {cfg.get("Subnet") for n in self.client.api.networks()

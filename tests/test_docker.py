@@ -2,7 +2,8 @@
 
 One small lab (3 hosts, 2 networks, IPv4+IPv6) serves the Host API tests;
 the lifecycle tests make their own labs and check, by their labels only,
-that nothing of them is left.
+that nothing of them is left. tests/test_podman.py runs every test here
+again against podman's docker-compatible socket (its own `provisioner`).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -29,6 +31,27 @@ SMALL = {
               {"name": "server", "roles": ["server"], "networks": ["srv"]},
               {"name": "agent1", "roles": ["agent"], "networks": ["srv"]}],
 }
+
+
+def root_network_state() -> dict:
+    """Forwarding in the machine's own namespace and its NAT rules (libvirtd's
+    chains aside: another daemon of this machine, not the engine under test)."""
+    state = {path: Path(path).read_text().strip() for path in (
+        "/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding")}
+    for tool in ("iptables", "ip6tables"):
+        rules = subprocess.run([tool, "-t", "nat", "-S"], capture_output=True, text=True,
+                               check=True).stdout.splitlines()
+        state[f"{tool} -t nat"] = sorted(r for r in rules if "LIBVIRT" not in r)
+    return state
+
+
+@pytest.fixture(scope="module", autouse=True)
+def nothing_routes_out_of_the_machine():
+    """No forwarding turned on, no NAT rule added by the engine, whatever the tests did."""
+    before = root_network_state()
+    assert before["/proc/sys/net/ipv4/ip_forward"] == "0", "forwarding is on before the tests"
+    yield
+    assert root_network_state() == before
 
 
 def objects_of(client, lab_id: str) -> list[str]:
@@ -88,7 +111,7 @@ def test_nothing_routes_out_and_the_lab_bridges_hold_no_address(provisioner, lab
     assert len(nets) == len(lab.topology.networks)
     for net in nets:
         assert net.attrs["Internal"], f"{net.name} is not internal"
-        bridge = f"br-{net.id[:12]}"
+        bridge = provisioner.bridge_name(net)
         shown = subprocess.run(["ip", "-o", "addr", "show", "dev", bridge, "scope", "global"],
                                capture_output=True, text=True, check=True).stdout
         assert shown == "", f"the machine has an address on {bridge}: {shown}"
@@ -121,9 +144,9 @@ def test_block_drops_both_ways_and_unblock_restores(lab):
     server.succeed(f"ping -c1 -W2 {fe.address('srv')}")
 
 
-def test_testinfra_goes_through_docker_url(lab):
+def test_testinfra_goes_through_docker_url(provisioner, lab):
     host = lab.host("server")
-    assert host.testinfra.backend.NAME == "docker"
+    assert host.testinfra.backend.NAME == provisioner.engine  # docker:// or podman://
     assert host.testinfra.package("haproxy").is_installed
     host.service("web").define("python3 -m http.server 8080")
     host.wait_for_port(8080)
@@ -157,8 +180,8 @@ def test_gc_removes_a_lab_whose_owner_was_killed_and_keeps_a_detached_one(provis
     child = textwrap.dedent(f"""
         import os
         from harness.topology import from_dict
-        from provisioners.docker import DockerProvisioner
-        lab = DockerProvisioner().create(from_dict({SMALL!r}, source="child"))
+        from provisioners.docker import {type(provisioner).__name__} as Provisioner
+        lab = Provisioner().create(from_dict({SMALL!r}, source="child"))
         if os.environ.get("DETACH"):
             lab.detach()
         print(lab.id, flush=True)
@@ -182,7 +205,7 @@ def test_gc_removes_a_lab_whose_owner_was_killed_and_keeps_a_detached_one(provis
 
 
 def test_failed_create_leaves_nothing(provisioner, topo):
-    bad = DockerProvisioner(image="harness-host:does-not-exist")
+    bad = type(provisioner)(base_url=provisioner.base_url, image="harness-host:does-not-exist")
     before = {r.id for r in provisioner.list()}
     with pytest.raises(docker.errors.ImageNotFound):
         bad.create(topo)
