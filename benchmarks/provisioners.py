@@ -1,7 +1,8 @@
-"""Time to a 5-host lab, up and down: netns vs docker vs libvirt (1 VM) vs
-Molecule's docker driver making the same 5 containers from the same image.
+"""Time to a 5-host lab, up and down: netns vs docker vs podman vs libvirt (1 VM)
+vs Molecule's docker driver making the same 5 containers from the same image.
 
-    .venv/bin/python benchmarks/provisioners.py [--rounds 2] [--no-libvirt] [--no-molecule]
+    .venv/bin/python benchmarks/provisioners.py [--rounds 2] [--no-libvirt] [--no-podman]
+                                                [--no-molecule]
 
 Prints seconds per backend and ratios to our docker provisioner. Needs the
 daemons of .ci/start-daemons and the host image (`harness image build`).
@@ -110,6 +111,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--no-libvirt", action="store_true")
+    parser.add_argument("--no-podman", action="store_true")
     parser.add_argument("--no-molecule", action="store_true")
     args = parser.parse_args()
 
@@ -124,6 +126,11 @@ def main() -> int:
     results: dict[str, tuple[float, float]] = {}
     results["netns (5 hosts)"] = time_lab(NetnsProvisioner(), topo, args.rounds)
     results["docker (5 containers)"] = time_lab(docker_prov, topo, args.rounds)
+    if not args.no_podman:
+        from provisioners.docker import PodmanProvisioner
+        podman_prov = PodmanProvisioner()
+        podman_prov.image = build_docker_image(podman_prov.client)
+        results["podman (5 containers)"] = time_lab(podman_prov, topo, args.rounds)
     if not args.no_molecule:
         results["molecule docker (5 containers)"] = time_molecule(image, list(topo.hosts),
                                                                   args.rounds)

@@ -40,6 +40,7 @@ PREREQUISITES = [
     Prerequisite("tcpdump", "tcpdump", "captures in the reachability suite", apt("tcpdump")),
     Prerequisite("Mininet", "mn", "benchmarks/lab_up.py peer", apt("mininet")),
     Prerequisite("docker engine", "dockerd", "the docker provisioner", apt("docker.io")),
+    Prerequisite("podman", "podman", "the podman provisioner", apt("podman")),
     Prerequisite("libvirt", "libvirtd", "the libvirt provisioner", apt("libvirt-daemon-system qemu-system-x86")),
     Prerequisite("debootstrap", "debootstrap", "host images", apt("debootstrap")),
     Prerequisite("kubectl", "kubectl", "the kubernetes target", "a kubectl binary on PATH"),

@@ -27,7 +27,7 @@ def pytest_addoption(parser):
                     help="topology file or name under fixtures/topologies "
                          f"(default: {DEFAULT_TOPOLOGY.stem})")
     group.addoption("--provisioner", default=os.environ.get("HARNESS_PROVISIONER", "netns"),
-                    help="how lab hosts are made: netns (default), docker, libvirt")
+                    help="how lab hosts are made: netns (default), docker, podman, libvirt")
     group.addoption("--keep", action="store_true",
                     help="keep the lab when a test failed, and print how to attach")
     group.addoption("--lab", default=None, help="attach to a lab already up (see `harness status`)")

@@ -5,11 +5,12 @@ import importlib
 
 from provisioners.base import Provisioner
 
-#: name -> module:class, loaded only when asked for (docker and libvirt
-#: need their SDKs and daemons; netns needs neither)
+#: name -> module:class, loaded only when asked for (docker, podman and
+#: libvirt need their SDKs and daemons; netns needs neither)
 BACKENDS = {
     "netns": "provisioners.netns:NetnsProvisioner",
     "docker": "provisioners.docker:DockerProvisioner",
+    "podman": "provisioners.docker:PodmanProvisioner",
     "libvirt": "provisioners.libvirt:LibvirtProvisioner",
 }
 DEFAULT = "netns"
