@@ -25,9 +25,11 @@ DOCUMENTED = {
 
 
 @pytest.mark.parametrize("setup, provisioner",
-                         [(s, "netns") for s in sorted(DOCUMENTED)] + [("fcio-k8s", "docker")])
+                         [(s, "netns") for s in sorted(DOCUMENTED)]
+                         + [("fcio-k8s", "docker"), ("fcio-k8s", "podman")])
 def test_suites_pass_on_setup(setup, provisioner, tmp_path):
-    """On the docker lab (.ci/start-daemons starts dockerd) the same suites pass."""
+    """On the docker and podman labs (.ci/start-daemons starts the engines) the
+    same suites pass."""
     results = tmp_path / "results"
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "suites/", "--topology", setup, "-q",
