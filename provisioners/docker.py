@@ -116,12 +116,16 @@ class DockerHost(lab_ssh.SshAccess, Host):
             rc, err = 124, err + f"\n(harness: killed after {timeout}s)"
         return CommandResult(self.name, cmd, rc, out, err)
 
+    def docker_cli(self) -> list[str]:
+        """The docker CLI on this host's engine (a remote one, podman's socket)."""
+        engine = ["-H", self.provisioner.base_url] if self.provisioner.base_url else []
+        return ["docker", *engine]
+
     def shell_argv(self) -> list[str]:
-        return [self.provisioner.engine, "exec", "-it", self.container_name, "bash", "-l"]
+        return [*self.docker_cli(), "exec", "-it", self.container_name, "bash", "-l"]
 
     def ssh_proxy_argv(self) -> list[str]:
-        engine = ["-H", self.provisioner.base_url] if self.provisioner.base_url else []
-        return ["docker", *engine, "exec", "-i", self.container_name,
+        return [*self.docker_cli(), "exec", "-i", self.container_name,
                 "socat", "STDIO", "TCP:127.0.0.1:22"]
 
     def testinfra_backend(self):
