@@ -24,14 +24,15 @@ remote engine works the same, except that supervisord's socket is reached
 through `docker exec` instead of a bind-mounted directory.
 
 podman's docker-compatible socket (`podman system service`) is an engine too;
-`DockerProvisioner.engine` tells them apart by the version's components. Two
-things differ there: podman's compat network create always turns on its DNS
-server (aardvark-dns on a gateway address on the machine's bridge, forwarding
-lab queries to the machine's resolvers) and ignores `inhibit_ipv4`, so lab
-networks are made through podman's own API without DNS and gateway; and
-podman's default rlimits exceed this machine's hard limits, so host containers
-get the ULIMITS below. `PodmanProvisioner` is the same with podman's socket as
-default.
+`DockerProvisioner.engine` tells them apart by the version's components. What
+differs there: podman's compat network create always turns on its DNS server
+(aardvark-dns on a gateway address on the machine's bridge, forwarding lab
+queries to the machine's resolvers) and ignores `inhibit_ipv4`, so lab
+networks are made through podman's own API without DNS and gateway; podman's
+default rlimits exceed this machine's hard limits (PODMAN_ULIMITS); it ignores
+empty MaskedPaths/ReadonlyPaths (`unmask=ALL` instead); exec in a stopped
+container is its 500 "state improper", not 409. `PodmanProvisioner` is the
+same with podman's socket as default.
 """
 from __future__ import annotations
 
