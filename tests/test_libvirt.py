@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,9 @@ from provisioners.base import Unsupported  # noqa: E402
 from provisioners.libvirt import PREFIX, LibvirtProvisioner  # noqa: E402
 
 REMOTE = "qemu+unix:///system?socket=/run/libvirt-remote/libvirt-sock"
-START = Path(__file__).resolve().parent.parent / ".ci" / "start-daemons"
+ROOT = Path(__file__).resolve().parent.parent
+START = ROOT / ".ci" / "start-daemons"
+TWO_HOSTS = Path(__file__).resolve().parent / "fixtures" / "two-hosts.yaml"
 TWO = {"name": "vmlab", "setup": "k3s",
        "networks": [{"name": "srv", "ipv4": "192.168.31.0/24", "ipv6": "fd00:31::/64"}],
        "cluster": {"service_cidr": "10.43.0.0/16", "pod_cidr": "10.42.0.0/16"},
@@ -133,3 +136,16 @@ def test_lab_on_a_remote_hypervisor(vm_lab):
         assert lab.id in [r.id for r in remote.list()]
         assert lab.id not in [r.id for r in local.list()]
     assert objects_of(remote, lab.id) == []
+
+
+def test_the_host_level_suite_passes_on_vms(tmp_path):
+    """suites/test_lab.py (reachability matrix, names, a service reached from
+    the other hosts) as a user runs it, on two emulated VMs."""
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "suites/test_lab.py", "--provisioner", "libvirt",
+         "--topology", str(TWO_HOSTS), "-q", "-p", "no:cacheprovider", "-rfEs",
+         "--results-dir", str(tmp_path / "results")],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+        env={**os.environ, "HARNESS_LIBVIRT_ACCEL": "tcg"})
+    assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]
+    assert " passed" in run.stdout and "skipped" not in run.stdout, run.stdout[-2000:]
