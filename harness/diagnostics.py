@@ -123,6 +123,11 @@ COMPONENT_COLLECTORS = [
               "command -v birdc && runs bird"),
     Collector("bird-routes.txt", "birdc -s /run/bird/bird.ctl show route all",
               "command -v birdc && runs bird"),
+    Collector("service-proxy-rules.txt",
+              "iptables -t nat -S HARNESS-SERVICES; iptables -t nat -S | grep HARNESS-SVC; "
+              "ip6tables -t nat -S 2>/dev/null | grep HARNESS; ip route show table main; "
+              "ip -6 route show table main",
+              "iptables -t nat -S HARNESS-SERVICES || ip6tables -t nat -S HARNESS-SERVICES"),
     Collector("nfs-exports.txt",
               "cat /etc/ganesha/ganesha.conf; echo; ss -tlnH 'sport = :2049'",
               "runs ganesha.nfsd"),

@@ -15,13 +15,15 @@ from harness.pods import DEFAULT_PORT, Pod, create_pod, delete_pods
 if TYPE_CHECKING:
     from harness.dns_cluster import ClusterDNS
     from harness.host import Host
+    from harness.service_proxy import ServiceProxy
 
 
 class Workload:
     def __init__(self, name: str, namespace: str, port: int, nodes: list[Host],
-                 subnets: dict, dns: ClusterDNS | None, headless: bool = False):
+                 subnets: dict, dns: ClusterDNS | None, headless: bool = False,
+                 proxy: ServiceProxy | None = None):
         self.name, self.namespace, self.port, self.headless = name, namespace, port, headless
-        self.nodes, self.subnets, self.dns = nodes, subnets, dns
+        self.nodes, self.subnets, self.dns, self.proxy = nodes, subnets, dns, proxy
         self.pods: list[Pod] = []
         self._serial = 0
 
@@ -41,8 +43,13 @@ class Workload:
         return min(self.nodes, key=lambda n: sum(p.node is n for p in self.pods))
 
     def _publish(self) -> None:
+        """DNS (and, for a ClusterIP, the service proxy) follow the pods: the
+        Service's port is the pods' port."""
         if self.dns is not None:
             self.dns.set_service(self.name, self.namespace, self.pod_ips(), self.headless)
+        if self.proxy is not None and self.cluster_ip:
+            self.proxy.set_service(f"{self.namespace}/{self.name}", self.cluster_ip, self.port,
+                                   self.pod_ips())
 
     def scale(self, replicas: int) -> Workload:
         if replicas < 0:
@@ -70,15 +77,17 @@ class Workloads:
     """`target.workload(name, namespace, port)`: the workload of that name,
     made on first use."""
 
-    def __init__(self, nodes: list[Host], subnets: dict, dns: ClusterDNS | None):
+    def __init__(self, nodes: list[Host], subnets: dict, dns: ClusterDNS | None,
+                 proxy: ServiceProxy | None = None):
         if not nodes:
             raise ValueError("no node/agent host to run pods on")
-        self.nodes, self.subnets, self.dns = nodes, subnets, dns
+        self.nodes, self.subnets, self.dns, self.proxy = nodes, subnets, dns, proxy
         self.all: dict[tuple[str, str], Workload] = {}
 
     def __call__(self, name: str, namespace: str = "default", port: int = DEFAULT_PORT,
                  headless: bool = False) -> Workload:
         key = (namespace, name)
         if key not in self.all:
-            self.all[key] = Workload(name, namespace, port, self.nodes, self.subnets, self.dns, headless)
+            self.all[key] = Workload(name, namespace, port, self.nodes, self.subnets, self.dns,
+                                     headless, self.proxy)
         return self.all[key]

@@ -16,10 +16,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # what each setup documents, so a suite for it must run, not skip
 DOCUMENTED = {
-    "fcio-k8s": {"dns", "workloads", "haproxy"},
-    "k3s": {"dns", "haproxy", "host-gw", "nfs", "webgateway", "datastore"},
+    "fcio-k8s": {"dns", "workloads", "haproxy", "service-proxy"},
+    "k3s": {"dns", "haproxy", "host-gw", "nfs", "webgateway", "datastore", "service-proxy"},
     "nixos": {"dns", "workloads"},
-    "centos-hardway": {"etcd", "vxlan", "flannel-config"},
+    "centos-hardway": {"etcd", "vxlan", "flannel-config", "service-proxy"},
     "kubeadm-ha": {"etcd", "etcd-quorum", "bgp", "ipv6"},
 }
 

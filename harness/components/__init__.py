@@ -3,7 +3,7 @@
 Each module defines:
   NAME             what the part is ("etcd", "cluster DNS", ...)
   ORDER            when it is applied (lower first): etcd 10, pod network 20,
-                   DNS 30, workloads 40, frontend 50, storage 60,
+                   DNS 30, service proxy 35, workloads 40, frontend 50, storage 60,
                    datastore 70, webgateway 80
   SETUPS           the setup names it applies to
   apply(lab, target, steps)  configures the hosts, validates every rendered

@@ -11,5 +11,5 @@ SETUPS = {"fcio-k8s", "k3s", "nixos", "centos-hardway", "kubeadm-ha"}
 
 def apply(lab, target, steps) -> None:
     nodes = [h for h in lab.hosts.values() if set(h.roles) & WORKER_ROLES]
-    dns = target.components.get("dns")
-    target.provide("workload", Workloads(nodes, target.pod_subnets, dns), "workloads")
+    dns, proxy = target.components.get("dns"), target.components.get("service-proxy")
+    target.provide("workload", Workloads(nodes, target.pod_subnets, dns, proxy), "workloads")
