@@ -270,7 +270,7 @@ class DockerProvisioner(Provisioner):
             with steps.step("boot: links wired, supervisord on every host"):
                 with ThreadPoolExecutor(max_workers=min(8, len(hosts))) as pool:
                     list(pool.map(lambda h: h.start(), hosts.values()))
-            ssh_hosts = lab_ssh.wanted(topology, hosts, ssh)
+            ssh_hosts = [hosts[name] for name in lab_ssh.wanted(topology, ssh)]
             if ssh_hosts:
                 with steps.step(f"sshd on {len(ssh_hosts)} host(s)"):
                     lab_ssh.start_sshd(self.ssh_dir(lab_id), lab_id, ssh_hosts)

@@ -13,7 +13,6 @@ import shlex
 import subprocess
 from pathlib import Path
 
-from harness.host import Host
 from harness.topology import Topology
 from harness.wait import wait_until
 
@@ -50,9 +49,9 @@ class SshAccess:
         return testinfra.get_host(f"{backend}://{self.name}", ssh_config=str(config))
 
 
-def wanted(topology: Topology, hosts: dict[str, Host], ssh: bool) -> list[Host]:
+def wanted(topology: Topology, ssh: bool) -> list[str]:
     """The hosts that get sshd: all (--ssh, `ssh: true` at the top) or those marked."""
-    return [h for h in hosts.values() if ssh or topology.ssh or h.spec.ssh]
+    return [h.name for h in topology.hosts.values() if ssh or topology.ssh or h.ssh]
 
 
 def lab_key(ssh_dir: Path, lab_id: str) -> Path:

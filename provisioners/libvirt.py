@@ -45,7 +45,7 @@ from harness.lab import LAB_ID, Lab, LabRecord, new_lab_id
 from harness.progress import Steps
 from harness.topology import Topology, from_record
 from harness.wait import WaitTimeout, wait_until
-from provisioners import exec_rpc
+from provisioners import exec_rpc, lab_ssh
 from provisioners.base import Provisioner, Unsupported
 from provisioners.image import CACHE_DIR, PACKAGES, apt_mirror, build_rootfs, image_tag, run
 from provisioners.libvirt_storage import Storage
@@ -245,10 +245,10 @@ class LibvirtProvisioner(Provisioner):
             stat = local.stat()
             version = hashlib.sha256(f"{stat.st_size}/{stat.st_mtime_ns}".encode()).hexdigest()[:8]
             name = f"{PREFIX}base-{version}-{local.name}"
-            if f"{name}.ready" in self.storage.names(name):
+            if f"{name}.ready" in self.storage.names(name):  # no upload step to show
                 volumes[what] = self.storage.volume(name)
                 continue
-            size = local.stat().st_size >> 20
+            size = stat.st_size >> 20
             with steps.step(f"upload {local.name} ({size} MiB) to pool {self.storage.pool.name()} "
                             f"on {self.uri}"):
                 volumes[what] = self.storage.shared(local, name)
@@ -267,7 +267,7 @@ class LibvirtProvisioner(Provisioner):
 
     # ----------------------------------------------------------------- create
     def create(self, topology: Topology, ssh: bool = False, steps: Steps | None = None) -> Lab:
-        wants_ssh = [h.name for h in topology.hosts.values() if ssh or topology.ssh or h.ssh]
+        wants_ssh = lab_ssh.wanted(topology, ssh)
         if wants_ssh:
             raise Unsupported(
                 f"the libvirt provisioner offers no ssh (asked for {', '.join(wants_ssh)}): VMs are "

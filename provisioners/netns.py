@@ -248,7 +248,7 @@ class NetnsProvisioner(Provisioner):
                 self._wire(lab_id, topology, hosts)
             with steps.step("supervisord on every host"):
                 self._start_supervisors(hosts)
-            ssh_hosts = lab_ssh.wanted(topology, hosts, ssh)
+            ssh_hosts = [hosts[name] for name in lab_ssh.wanted(topology, ssh)]
             if ssh_hosts:
                 with steps.step(f"sshd on {len(ssh_hosts)} host(s)"):
                     lab_ssh.start_sshd(self.ssh_dir(lab_id), lab_id, ssh_hosts)
