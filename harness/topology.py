@@ -168,11 +168,19 @@ class _Validator:
             self.fail(key, f"must be a mapping, got {type(value).__name__}")
         for k in value:
             if k not in allowed:
-                self.fail(f"{key}.{k}" if key else str(k),
+                name = k if isinstance(k, str) and k else repr(k)
+                self.fail(f"{key}.{name}" if key else name,
                           f"unknown key (allowed: {', '.join(sorted(allowed))})")
         for k in sorted(required):
             if k not in value:
                 self.fail(f"{key}.{k}" if key else k, "is required")
+        return value
+
+    def one_of(self, value: Any, key: str, what: str, known) -> str:
+        """A name that must be one of `known` (a name is a string: YAML may
+        give a list or a mapping where one was meant)."""
+        if not isinstance(value, str) or value not in known:
+            self.fail(key, f"unknown {what} {value!r} (known: {', '.join(sorted(known))})")
         return value
 
     def cidr(self, value: Any, key: str) -> IPNetwork:
@@ -189,10 +197,10 @@ class _Validator:
     def topology(self, data: Any, default_name: str) -> Topology:
         if data is None:
             self.fail("(file)", "is empty")
+        if not isinstance(data, dict):
+            self.fail("(file)", f"must be a mapping of topology keys, got {type(data).__name__}")
         self.mapping(data, "", TOP_KEYS, {"setup", "networks", "hosts", "cluster"})
-        setup = data["setup"]
-        if setup not in SETUPS:
-            self.fail("setup", f"unknown setup {setup!r} (known: {', '.join(sorted(SETUPS))})")
+        setup = self.one_of(data["setup"], "setup", "setup", SETUPS)
         spec = SETUPS[setup]
         name = str(data.get("name", default_name))
         if not re.match(r"^[a-z][a-z0-9-]{0,23}$", name):
@@ -299,12 +307,11 @@ class _Validator:
             if not isinstance(roles, list):
                 self.fail(f"hosts.{name}.roles", "must be a list")
             for role in roles:
-                if role not in KNOWN_ROLES:
-                    self.fail(f"hosts.{name}.roles", f"unknown role {role!r} "
-                              f"(known: {', '.join(KNOWN_ROLES)})")
+                self.one_of(role, f"hosts.{name}.roles", "role", KNOWN_ROLES)
             nets = item["networks"]
             if isinstance(nets, list):
-                nets = {n: None for n in nets}
+                nets = {self.one_of(n, f"hosts.{name}.networks", "network", networks): None
+                        for n in nets}
             if not isinstance(nets, dict) or not nets:
                 self.fail(f"hosts.{name}.networks", "must name at least one network")
             given: dict[str, dict[str, IPAddress]] = {}
