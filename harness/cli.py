@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 import provisioners
-from provisioners.base import Unsupported
+from provisioners.base import StuckLab, Unsupported
 from harness import doctor, topology as topology_mod
 from harness.lab import Terminated, sigterm_as_interrupt
 from harness.progress import Steps, rich_reporter
@@ -113,19 +113,44 @@ def cmd_shell(args) -> int:
 
 
 def cmd_down(args) -> int:
-    for lab_id in args.labs:
-        lab = find_lab(lab_id)
-        lab.destroy()
-        out.print(f"lab {lab_id} removed")
-    return 0
+    if args.all == bool(args.labs):
+        raise CliError("down needs lab ids or --all (not both)")
+    if args.all:
+        return report_gc(everything=True, verb="down --all")
+    labs = [find_lab(lab_id) for lab_id in args.labs]   # every id checked before any goes
+    stuck = []
+    for lab in labs:
+        try:
+            lab.destroy()
+        except StuckLab as exc:
+            stuck.append(exc)
+            continue
+        out.print(f"lab {lab.id} removed")
+    return report_stuck(stuck)
 
 
 def cmd_gc(args) -> int:
-    removed = []
+    return report_gc(everything=args.all, verb="gc")
+
+
+def report_gc(everything: bool, verb: str) -> int:
+    removed, stuck = [], []
     for prov in provisioners.all_available():
-        removed += [f"{i} ({prov.name})" for i in prov.gc(everything=args.all)]
-    out.print(f"removed {len(removed)} lab(s)" + (": " + ", ".join(removed) if removed else ""))
-    return 0
+        report = prov.gc(everything=everything)
+        removed += [f"{i} ({prov.name})" for i in report.removed]
+        stuck += report.stuck
+    out.print(f"{verb}: removed {len(removed)} lab(s)" + (": " + ", ".join(removed) if removed else ""))
+    return report_stuck(stuck)
+
+
+def report_stuck(stuck: list[StuckLab]) -> int:
+    """Each lab that could not be removed, once, with what holds it; exit 1."""
+    for exc in stuck:
+        err.print(f"[red]harness: lab {exc.lab_id} could not be removed[/red]", highlight=False)
+        for holder in exc.holders:
+            err.print(f"  held by {holder}", highlight=False)
+        err.print(f"  release it with: {exc.release}", highlight=False)
+    return 1 if stuck else 0
 
 
 def cmd_doctor(args) -> int:
@@ -177,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_shell)
 
     p = sub.add_parser("down", help="remove labs")
-    p.add_argument("labs", nargs="+", metavar="lab")
+    p.add_argument("labs", nargs="*", metavar="lab")
+    p.add_argument("--all", action="store_true", help="remove every lab on this machine")
     p.set_defaults(func=cmd_down)
 
     p = sub.add_parser("gc", help="remove labs whose harness process is gone")

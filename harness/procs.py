@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 
 def ns_inode(path: str) -> int | None:
@@ -35,6 +36,19 @@ def pids_in(inodes: set[int], kinds: tuple[str, ...] = ("net", "mnt")) -> list[i
     return found
 
 
+class Survivors(RuntimeError):
+    def __init__(self, pids: list[int], timeout: float):
+        self.pids = pids
+        super().__init__(f"processes {pids} survived SIGKILL for {timeout}s")
+
+
+def command_of(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "gone"
+
+
 def kill_all(inodes: set[int], timeout: float = 5.0) -> list[int]:
     """SIGKILL every process in the namespaces until none is left.
 
@@ -54,7 +68,7 @@ def kill_all(inodes: set[int], timeout: float = 5.0) -> list[int]:
             except ProcessLookupError:
                 pass
         if time.monotonic() > deadline:
-            raise RuntimeError(f"processes {pids} survived SIGKILL for {timeout}s")
+            raise Survivors(pids, timeout)
         time.sleep(0.02)
 
 

@@ -6,6 +6,7 @@ is asked: it keeps no state that could disagree with the machine.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,23 @@ if TYPE_CHECKING:
 class Unsupported(ValueError):
     """The topology or options ask for what this backend cannot do; raised
     before anything is made."""
+
+
+class StuckLab(RuntimeError):
+    """A lab that could not be removed completely: what still holds it, and
+    how a person can release it."""
+
+    def __init__(self, lab_id: str, holders: list[str], release: str):
+        self.lab_id, self.holders, self.release = lab_id, holders, release
+        super().__init__(f"lab {lab_id} could not be removed; held by: {'; '.join(holders)}. "
+                         f"Release it with: {release}")
+
+
+@dataclass
+class GcReport:
+    """What gc did: the labs it removed and the labs it could not."""
+    removed: list[str] = field(default_factory=list)
+    stuck: list[StuckLab] = field(default_factory=list)
 
 
 class Provisioner(ABC):
@@ -49,14 +67,23 @@ class Provisioner(ABC):
     def list(self) -> list[LabRecord]:
         """Every lab of this backend on the machine, complete or not."""
 
-    def gc(self, everything: bool = False) -> list[str]:
-        """Destroy orphaned labs (or all labs); return their ids."""
-        removed = []
+    def gc(self, everything: bool = False) -> GcReport:
+        """Destroy orphaned labs (or all labs). A lab that cannot be removed is
+        reported and skipped: it never keeps gc from removing the others."""
+        report = GcReport()
         for record in self.list():
             if everything or record.orphaned:
-                self.destroy(record.id)
-                removed.append(record.id)
-        return removed
+                try:
+                    self.destroy(record.id)
+                except StuckLab as exc:
+                    report.stuck.append(exc)
+                    continue
+                except Exception as exc:  # noqa: BLE001 - one lab's trouble is reported, not raised
+                    report.stuck.append(StuckLab(record.id, [f"{type(exc).__name__}: {exc}"],
+                                                 f"harness down {record.id} (after fixing the cause)"))
+                    continue
+                report.removed.append(record.id)
+        return report
 
     @abstractmethod
     def collect_logs(self, lab: Lab, dest: Path) -> None:

@@ -34,11 +34,11 @@ from harness.progress import Steps
 from harness.supervisor import CONFIG_PATH, MAIN_CONFIG, SOCKET_PATH, unix_proxy
 from harness.topology import Topology, from_record
 from harness.wait import wait_until
-from provisioners.base import Provisioner
-from provisioners import lab_ssh
+from provisioners.base import Provisioner, StuckLab
+from provisioners import lab_ssh, netns_pins
 
 RUN_DIR = Path(os.environ.get("HARNESS_RUN_DIR", "/run/harness"))
-NETNS_DIR = Path("/run/netns")
+NETNS_DIR = netns_pins.NETNS_DIR
 PREFIX = "hl."
 SWITCH = "_sw"
 IFA_F_NODAD = 0x02
@@ -213,13 +213,14 @@ class NetnsProvisioner(Provisioner):
         tmp.write_text(json.dumps(record, indent=1))
         tmp.replace(path)
 
-    def _ensure_private_ns_dir(self) -> None:
-        """Mount namespaces can only be pinned on a private mount.
+    def _ensure_pin_dirs(self) -> None:
+        """/run/netns the way iproute2 keeps it (netns_pins), and a private
+        mount for the mount namespaces, which can only be pinned on one.
 
-        The mount is the machine's, not a lab's: it stays when labs go, so
+        The mounts are the machine's, not a lab's: they stay when labs go, so
         that one lab's removal never races another lab's creation."""
+        netns_pins.ensure_shared_dir()
         self.ns_dir.mkdir(parents=True, exist_ok=True)
-        NETNS_DIR.mkdir(parents=True, exist_ok=True)
         mountpoints = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
         if str(self.ns_dir) not in mountpoints:
             subprocess.run(["mount", "--bind", str(self.ns_dir), str(self.ns_dir)], check=True)
@@ -229,7 +230,7 @@ class NetnsProvisioner(Provisioner):
     def create(self, topology: Topology, ssh: bool = False, steps: Steps | None = None) -> Lab:
         steps = steps or Steps()
         lab_id = new_lab_id(topology.name)
-        self._ensure_private_ns_dir()
+        self._ensure_pin_dirs()
         lab_dir = self.lab_dir(lab_id)
         lab_dir.mkdir(parents=True)
         # the record comes first: whatever follows can always be found and removed
@@ -345,20 +346,42 @@ class NetnsProvisioner(Provisioner):
         self._write_record(lab_id, record)
 
     # ----------------------------------------------------------------- remove
-    def _lab_namespace_files(self, lab_id: str) -> tuple[list[Path], list[Path]]:
-        netns = [p for p in NETNS_DIR.glob(f"{PREFIX}{lab_id}.*")] if NETNS_DIR.exists() else []
+    def _pin_prefixes(self, lab_id: str) -> list[str]:
+        return [f"{NETNS_DIR}/{PREFIX}{lab_id}.", f"{self.ns_dir}/{lab_id}."]
+
+    def _lab_namespace_files(self, lab_id: str) -> list[Path]:
+        netns = list(NETNS_DIR.glob(f"{PREFIX}{lab_id}.*")) if NETNS_DIR.exists() else []
         pinned = list(self.ns_dir.glob(f"{lab_id}.*")) if self.ns_dir.exists() else []
-        return netns, pinned
+        return pinned + netns
 
     def destroy(self, lab_id: str) -> None:
+        """Kill the lab's processes, release its namespace pins wherever they
+        are in the mount table (netns_pins), remove its files. Raises
+        StuckLab, naming what holds the lab, if something stays."""
         if not LAB_ID.match(lab_id):
             raise LookupError(f"{lab_id!r} is not a lab id")
-        netns, pinned = self._lab_namespace_files(lab_id)
-        inodes = {i for i in (procs.ns_inode(str(p)) for p in netns + pinned) if i}
-        procs.kill_all(inodes)
-        for path in pinned + netns:
-            subprocess.run(["umount", str(path)], stderr=subprocess.DEVNULL)
-            path.unlink(missing_ok=True)
+        prefixes = self._pin_prefixes(lab_id)
+        files = self._lab_namespace_files(lab_id)
+        inodes = {i for i in (procs.ns_inode(str(p)) for p in files) if i}
+        inodes |= {m.ns_inode for m in netns_pins.pins_under(prefixes) if m.ns_inode}
+        holders = []
+        try:
+            procs.kill_all(inodes)
+        except procs.Survivors as exc:
+            holders += [f"process {pid} ({procs.command_of(pid)}) survived SIGKILL"
+                        for pid in exc.pids]
+        for pin in netns_pins.release(prefixes):
+            hidden_by = netns_pins.shadowing(pin)
+            holders.append(f"mount {pin.mountpoint} ({pin.root})" + (
+                " hidden under " + ", ".join(f"{m.mountpoint} ({m.fstype})" for m in hidden_by)
+                if hidden_by else ""))
+        for path in files:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                holders.append(f"file {path}: {exc.strerror}")
+        if holders:
+            raise StuckLab(lab_id, holders, stuck_lab_advice(holders))
         shutil.rmtree(self.lab_dir(lab_id), ignore_errors=True)
         self._topologies.pop(lab_id, None)
 
@@ -370,6 +393,9 @@ class NetnsProvisioner(Provisioner):
             ids |= {p.name[len(PREFIX):].rsplit(".", 1)[0] for p in NETNS_DIR.glob(f"{PREFIX}*")}
         if self.ns_dir.exists():
             ids |= {p.name.split(".", 1)[0] for p in self.ns_dir.iterdir()}
+        # pins hidden under another tool's mount are in the mount table only
+        ids |= {m.mountpoint[len(f"{NETNS_DIR}/{PREFIX}"):].rsplit(".", 1)[0]
+                for m in netns_pins.pins_under([f"{NETNS_DIR}/{PREFIX}"])}
         records = []
         for lab_id in sorted(i for i in ids if LAB_ID.match(i)):
             rec = self._read_record(lab_id) or {}
@@ -387,6 +413,15 @@ class NetnsProvisioner(Provisioner):
             src = host.dir / "log"
             if src.exists():
                 shutil.copytree(src, Path(dest) / host.name, dirs_exist_ok=True)
+
+
+def stuck_lab_advice(holders: list[str]) -> str:
+    hidden = sorted({h.split(" hidden under ", 1)[1].split(" (")[0] for h in holders
+                     if " hidden under " in h})
+    steps = [f"umount -l {m}" for m in hidden]
+    if any(h.startswith("process") for h in holders):
+        steps.insert(0, "end those processes (they may wait on I/O: see /proc/PID/stack)")
+    return " && ".join(steps + ["harness gc --all"])
 
 
 def etc_hosts(topology: Topology) -> str:

@@ -56,7 +56,7 @@ def test_kill_9_then_gc_removes_everything(netns):
     # the lab outlives its harness: its supervisord and sleeper still run
     assert lab_footprint(netns, lab_id)["files"]
     assert any(r.id == lab_id and r.orphaned for r in netns.list())
-    removed = netns.gc()
+    removed = netns.gc().removed
     assert lab_id in removed
     assert_no_trace(netns, lab_id, footprint["inodes"])
 
@@ -66,7 +66,7 @@ def test_gc_keeps_labs_whose_owner_lives_and_detached_labs(netns, two_hosts):
         detached = netns.create(two_hosts)
         detached.detach()
         try:
-            removed = netns.gc()
+            removed = netns.gc().removed
             assert owned.id not in removed and detached.id not in removed
             assert owned.host("master").run("true").ok and detached.host("master").run("true").ok
         finally:

@@ -55,6 +55,8 @@ def test_up_with_bad_topology_creates_nothing(netns, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["up", str(TWO_HOSTS), "--provisioner", "vmware"], "unknown provisioner 'vmware'"),
     (["down", "nosuch-000000"], "no lab 'nosuch-000000'"),
+    (["down"], "down needs lab ids or --all (not both)"),
+    (["down", "--all", "nosuch-000000"], "down needs lab ids or --all (not both)"),
     (["shell", "nosuch-000000", "master"], "no lab 'nosuch-000000'"),
     (["up", str(TWO_HOSTS), "--provisioner", "libvirt", "--ssh"],
      "the libvirt provisioner offers no ssh (asked for master, node1)"),

@@ -194,7 +194,7 @@ def test_gc_removes_a_lab_whose_owner_was_killed_and_keeps_a_detached_one(provis
                              env=env, timeout=120, check=True).stdout
         ids[mode] = out.split()[-1]
     try:
-        removed = provisioner.gc()
+        removed = provisioner.gc().removed
         assert ids["killed"] in removed and ids["detached"] not in removed
         assert objects_of(provisioner.client, ids["killed"]) == []
         assert objects_of(provisioner.client, ids["detached"])
