@@ -23,8 +23,17 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
+from harness.collectors import Collector
+
 CONFIG_PATH = "/etc/bird/bird.conf"
 SOCKET_PATH = "/run/bird/bird.ctl"
+COLLECTORS = [
+    Collector("bird-config.txt", f"cat {CONFIG_PATH}", "runs bird"),
+    Collector("bird-protocols.txt", f"birdc -s {SOCKET_PATH} show protocols all",
+              "command -v birdc && runs bird"),
+    Collector("bird-routes.txt", f"birdc -s {SOCKET_PATH} show route all",
+              "command -v birdc && runs bird"),
+]
 #: the seed's BGPConfiguration and BGPPeer values
 CLUSTER_ASN = 65534
 ROUTER_ASN = 213081

@@ -16,11 +16,11 @@ import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.etcd_cluster import PKI_DIR as ETCD_PKI_DIR
+from harness import bgp, dns_zone, etcd_cluster, haproxy_config, nfs, service_proxy
+from harness.collectors import Collector
 
 if TYPE_CHECKING:
     from harness.host import Host
@@ -63,24 +63,11 @@ def redact(text: str) -> str:
     return text
 
 
-@dataclass(frozen=True)
-class Collector:
-    """One file of a host's bundle: the output of a shell command run there.
-
-    `when` is a shell condition checked on the host first (the daemon is
-    there to ask); when it is false the collector is skipped silently.
-    """
-    file: str
-    command: str
-    when: str = "true"
-
-
 _LOGS = ("for f in $(ls /var/log/*.log /var/log/*/*.log 2>/dev/null); do "
          "echo \"==> $f <==\"; tail -n 200 \"$f\"; done")
 _KUBECONFIGS = ("for f in $(ls /etc/kubernetes/*.conf /etc/kubernetes/*.kubeconfig "
                 "/etc/rancher/k3s/*.yaml /root/.kube/config 2>/dev/null); do "
                 "echo \"==> $f <==\"; cat \"$f\"; done")
-_HAPROXY_SOCK = "$(ls /run/haproxy*.sock /run/haproxy/*.sock 2>/dev/null | head -n1)"
 
 HOST_COLLECTORS = [
     Collector("processes.txt", "ps -o pid,ppid,stat,etime,args --forest -p \"$(host_pids | paste -sd,)\""),
@@ -94,44 +81,10 @@ HOST_COLLECTORS = [
     Collector("kubeconfigs.txt", _KUBECONFIGS),
 ]
 
-# etcdctl as the member itself is reached: its advertised client URL (from
-# its service definition) and, where the setup made a PKI, its certificates
-_ETCDCTL = (
-    "ETCDCTL_API=3 etcdctl --command-timeout=3s "
-    "--endpoints=\"$(sed -n 's/.*ETCD_ADVERTISE_CLIENT_URLS=\"\\([^\"]*\\)\".*/\\1/p' "
-    "/etc/supervisor/conf.d/etcd.conf 2>/dev/null | head -n1)\" "
-    f"$([ -f {ETCD_PKI_DIR}/ca.crt ] && echo --cacert {ETCD_PKI_DIR}/ca.crt "
-    f"--cert {ETCD_PKI_DIR}/server.crt --key {ETCD_PKI_DIR}/server.key)")
-
-COMPONENT_COLLECTORS = [
-    Collector("etcd-members.txt", f"{_ETCDCTL} member list -w table",
-              "command -v etcdctl && runs etcd"),
-    Collector("etcd-endpoints.txt", f"{_ETCDCTL} endpoint status --cluster -w table",
-              "command -v etcdctl && runs etcd"),
-    Collector("haproxy-servers-state.txt",
-              f"echo 'show servers state' | socat -t3 stdio unix-connect:{_HAPROXY_SOCK}",
-              f"command -v socat && runs haproxy && [ -S {_HAPROXY_SOCK} ]"),
-    Collector("haproxy-stat.txt",
-              f"echo 'show stat' | socat -t3 stdio unix-connect:{_HAPROXY_SOCK}",
-              f"command -v socat && runs haproxy && [ -S {_HAPROXY_SOCK} ]"),
-    Collector("dns-zones.txt",
-              "for z in $(named-checkconf -l 2>/dev/null | awk '$3==\"primary\"||$3==\"master\""
-              "{print $1}'); do echo \";; zone $z as served\"; "
-              "dig +time=2 +tries=1 @127.0.0.1 \"$z\" AXFR; done",
-              "command -v named-checkconf && runs named"),
-    Collector("bird-protocols.txt", "birdc -s /run/bird/bird.ctl show protocols all",
-              "command -v birdc && runs bird"),
-    Collector("bird-routes.txt", "birdc -s /run/bird/bird.ctl show route all",
-              "command -v birdc && runs bird"),
-    Collector("service-proxy-rules.txt",
-              "iptables -t nat -S HARNESS-SERVICES; iptables -t nat -S | grep HARNESS-SVC; "
-              "ip6tables -t nat -S 2>/dev/null | grep HARNESS; ip route show table main; "
-              "ip -6 route show table main",
-              "iptables -t nat -S HARNESS-SERVICES || ip6tables -t nat -S HARNESS-SERVICES"),
-    Collector("nfs-exports.txt",
-              "cat /etc/ganesha/ganesha.conf; echo; ss -tlnH 'sport = :2049'",
-              "runs ganesha.nfsd"),
-]
+#: each component's own, reading the paths that component writes
+COMPONENT_COLLECTORS = [*etcd_cluster.COLLECTORS, *haproxy_config.COLLECTORS,
+                        *dns_zone.COLLECTORS, *bgp.COLLECTORS, *service_proxy.COLLECTORS,
+                        *nfs.COLLECTORS]
 
 
 def _run_collector(host: Host, collector: Collector, timeout: float) -> str | None:

@@ -16,10 +16,18 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from harness.collectors import Collector
+
 ZONE = "cluster.local"
 TTL = 1  # seconds: HAProxy's resolver hold and clients must see changes at once
 NAMED_DIR = "/var/lib/bind/harness"
 NAMED_CONF = "/etc/bind/harness/named.conf"
+COLLECTORS = [Collector(
+    "dns-zones.txt",
+    f"cat {NAMED_CONF}; for z in $(named-checkconf -l {NAMED_CONF} 2>/dev/null | "
+    "awk '$3==\"primary\"||$3==\"master\"{print $1}'); do echo \";; zone $z as served\"; "
+    "dig +time=2 +tries=1 @127.0.0.1 \"$z\" AXFR; done",
+    "command -v named-checkconf && runs named")]
 
 
 def service_fqdn(name: str, namespace: str) -> str:

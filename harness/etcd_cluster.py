@@ -18,8 +18,9 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from harness.collectors import Collector
 from harness.host import CommandFailed
-from harness.supervisor import ServiceError
+from harness.supervisor import PROGRAM_DIR, ServiceError
 from harness.wait import WaitTimeout, wait_until
 
 if TYPE_CHECKING:
@@ -28,6 +29,19 @@ if TYPE_CHECKING:
 PKI_DIR = "/etc/kubernetes/pki/etcd"
 DATA_ROOT = "/var/lib/etcd"
 SERVICE = "etcd"
+# etcdctl as the member itself is reached: its advertised client URL (from
+# its service definition) and, where the setup made a PKI, its certificates
+_ETCDCTL = (
+    "ETCDCTL_API=3 etcdctl --command-timeout=3s "
+    "--endpoints=\"$(sed -n 's/.*ETCD_ADVERTISE_CLIENT_URLS=\"\\([^\"]*\\)\".*/\\1/p' "
+    f"{PROGRAM_DIR}/{SERVICE}.conf 2>/dev/null | head -n1)\" "
+    f"$([ -f {PKI_DIR}/ca.crt ] && echo --cacert {PKI_DIR}/ca.crt "
+    f"--cert {PKI_DIR}/server.crt --key {PKI_DIR}/server.key)")
+COLLECTORS = [
+    Collector("etcd-members.txt", f"{_ETCDCTL} member list -w table", "command -v etcdctl && runs etcd"),
+    Collector("etcd-endpoints.txt", f"{_ETCDCTL} endpoint status --cluster -w table",
+              "command -v etcdctl && runs etcd"),
+]
 #: seed 004's kubeadm check-etcd gives up with "context deadline exceeded";
 #: the harness's bound for a member to become healthy
 HEALTHY_WITHIN_S = 20

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+from harness.collectors import Collector
 from harness.dns_zone import pods_fqdn, service_fqdn
 
 STATS_SOCKET = "/run/haproxy/admin.sock"
@@ -23,6 +24,12 @@ STATS_SOCKET = "/run/haproxy/admin.sock"
 #: automatically"; the resolver hold is what bounds how fast it follows
 RESOLVER_HOLD_S = 1
 PORT_OPTIONS = ("podPort", "lbServicePort", "servicePort")
+COLLECTORS = [
+    Collector(f"haproxy-{what.replace(' ', '-')}.txt",
+              f"echo 'show {what}' | socat -t3 stdio unix-connect:{STATS_SOCKET}",
+              f"command -v socat && runs haproxy && [ -S {STATS_SOCKET} ]")
+    for what in ("servers state", "stat")
+]
 
 
 class FrontendConfigError(ValueError):

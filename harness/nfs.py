@@ -19,10 +19,17 @@ import shlex
 import uuid
 from dataclasses import dataclass
 
+from harness.collectors import Collector
+
 EXPORT_DIR = "/srv/nfs/k8s"
 PSEUDO_PATH = "/k8s"
 CONFIG_PATH = "/etc/ganesha/harness.conf"
 RECLAIM_POLICIES = ("Delete", "Retain")
+
+
+COLLECTORS = [Collector("nfs-exports.txt",
+                        f"cat {CONFIG_PATH}; echo; ss -tlnH 'sport = :2049'; echo; ls -la {EXPORT_DIR}",
+                        "runs ganesha.nfsd")]
 
 
 class StorageError(ValueError):

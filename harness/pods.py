@@ -81,6 +81,16 @@ class Pod:
     def service_name(self) -> str:
         return service_name(self.namespace, self.name)
 
+    def listening(self) -> bool:
+        return bool(self.run(f"ss -tlnH 'sport = :{int(self.port)}'").stdout.strip())
+
+    def wait_ready(self, timeout: float = 20) -> None:
+        """Until the pod's server listens: like a Kubernetes readiness check,
+        nothing may send it traffic before (a connection DNAT'd to a pod
+        whose server is still starting is refused at once)."""
+        wait_until(self.listening, f"pod {self.namespace}/{self.name} on {self.node.name} "
+                   f"to listen on port {self.port}", timeout, interval=0.05)
+
     def run(self, cmd: str, timeout: float | None = 60) -> CommandResult:
         """Run a shell command inside the pod's network namespace on its node."""
         return self.node.run(f"nsenter --net=/run/netns/{self.netns} sh -c {shlex.quote(cmd)}",
@@ -113,9 +123,10 @@ def default_command(name: str, port: int) -> str:
 
 
 def create_pod(node: Host, name: str, namespace: str, subnets: list[IPNetwork],
-               command: str | None = None, port: int = DEFAULT_PORT) -> Pod:
+               command: str | None = None, port: int = DEFAULT_PORT, wait_ready: bool = True) -> Pod:
     """Make the pod's namespace, attach it with the CNI bridge plugin and start
-    its process (by default the HTTP server naming the pod on `port`)."""
+    its process (by default the HTTP server naming the pod on `port`, then,
+    unless told not to, wait until it listens: Pod.wait_ready)."""
     if not subnets:
         raise PodError(f"node {node.name} has no pod subnet: it cannot host pod {namespace}/{name}")
     netns = service_name(namespace, name)
@@ -132,6 +143,8 @@ def create_pod(node: Host, name: str, namespace: str, subnets: list[IPNetwork],
     pod = Pod(name, namespace, node, ips, netns, port, tuple(subnets))
     node.service(pod.service_name).define(
         f"nsenter --net=/run/netns/{netns} {command}", autostart=True, startsecs=0)
+    if wait_ready and command == default_command(name, port):
+        pod.wait_ready()
     return pod
 
 

@@ -26,11 +26,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from harness.collectors import Collector
+
 if TYPE_CHECKING:
     from harness.host import Host
 
 CHAIN = "HARNESS-SERVICES"
 ENTRY_HOOKS = ("OUTPUT", "PREROUTING")
+COLLECTORS = [Collector(
+    "service-proxy-rules.txt",
+    f"iptables -t nat -S {CHAIN}; iptables -t nat -S | grep HARNESS-SVC; "
+    "ip6tables -t nat -S 2>/dev/null | grep HARNESS; ip route show table main; "
+    "ip -6 route show table main",
+    f"iptables -t nat -S {CHAIN} || ip6tables -t nat -S {CHAIN}")]
 
 
 @dataclass(frozen=True)

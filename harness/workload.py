@@ -54,11 +54,15 @@ class Workload:
     def scale(self, replicas: int) -> Workload:
         if replicas < 0:
             raise ValueError(f"workload {self.namespace}/{self.name}: replicas must be >= 0, got {replicas}")
+        starting = []
         while len(self.pods) < replicas:
             node = self._least_loaded_node()
             self._serial += 1
-            self.pods.append(create_pod(node, f"{self.name}-{self._serial}", self.namespace,
-                                        self.subnets[node.name], port=self.port))
+            starting.append(create_pod(node, f"{self.name}-{self._serial}", self.namespace,
+                                       self.subnets[node.name], port=self.port, wait_ready=False))
+            self.pods.append(starting[-1])
+        for pod in starting:   # started together, waited for together
+            pod.wait_ready()
         leaving = self.pods[replicas:]
         self.pods = self.pods[:replicas]
         self._publish()

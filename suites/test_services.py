@@ -37,11 +37,11 @@ def answers(client, ip: str, port: int, tries: int = TRIES) -> dict[str, int]:
     """Which pod answered how often, over `tries` new connections from
     `client` (a host or a pod)."""
     result = client.run(
-        f"for i in $(seq {tries}); do curl -sS -g -m 3 http://{bind_address(ip)}:{port}/ "
-        "|| echo '(failed)'; done")
+        f"for i in $(seq {tries}); do out=$(curl -sS -g -m 3 http://{bind_address(ip)}:{port}/ 2>&1) "
+        "|| out=\"(failed) $out\"; echo \"$out\"; done")
     assert result.ok, result.summary()
     counts: dict[str, int] = {}
-    for line in result.stdout.split():
+    for line in result.stdout.splitlines():   # a failure keeps curl's own words
         counts[line] = counts.get(line, 0) + 1
     return counts
 

@@ -37,8 +37,18 @@ def test_https_uses_the_setups_certificate_for_the_vhost(target):
 
 
 @pytest.mark.requires("webgateway")
-def test_nginx_config_passes_nginx_t(target):
-    target.webgateway.host.succeed("nginx -t -q -c /etc/nginx/harness.conf")
+def test_the_running_nginx_serves_the_vhost_with_tls_on_the_public_addresses(target):
+    """What nginx really runs (its master's own command line and the config
+    that names), not what a file on disk says."""
+    gw = target.webgateway
+    master = gw.host.succeed("for p in $(pgrep -x nginx); do "
+                             "ps -o args= -p $p; done | grep 'master process'")
+    config = master.split(" -c ", 1)[1].split()[0] if " -c " in master else "/etc/nginx/nginx.conf"
+    running = gw.host.succeed(f"nginx -T -q -c {config}")
+    assert f"server_name {gw.vhost};" in running, f"{config} does not serve {gw.vhost}"
+    for addr in gw.addresses:
+        listen = f"[{addr}]" if ":" in addr else addr
+        assert f"listen {listen}:443 ssl" in running, f"no TLS listen on {addr} in {config}"
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from harness import diagnostics
+from harness import diagnostics, nfs
 
 
 def test_a_hung_host_is_reported_and_does_not_hold_the_bundle(small_lab, tmp_path):
@@ -31,3 +31,24 @@ def test_a_hung_host_is_reported_and_does_not_hold_the_bundle(small_lab, tmp_pat
     stuck.run("echo unblock > /var/log/stuck.log", timeout=5)  # let the blocked tail end
     time.sleep(1)
     assert not (tmp_path / "node1" / "logs.txt").exists(), "a host past its bound wrote on"
+
+
+def test_nfs_bundle_shows_the_config_the_setup_wrote(netns, tmp_path):
+    """A component's collector reads the files that component writes: the
+    nfs host's bundle holds the ganesha export the storage part configured."""
+    from harness import topology
+    from harness.components import storage
+    from harness.target import Target
+    from pathlib import Path
+
+    k3s = topology.load(Path(__file__).resolve().parent.parent / "fixtures" / "topologies"
+                        / "k3s.yaml").only("server", "nfs")
+    with netns.create(k3s) as lab:
+        storage.apply(lab, Target(lab, {"lab"}), None)
+        diagnostics.collect(lab, tmp_path)
+        written = lab.host("nfs").get_file(nfs.CONFIG_PATH).decode()
+        server = str(lab.host("server").address())
+    exports = (tmp_path / "nfs" / "nfs-exports.txt").read_text()
+    assert written.strip() and written.strip() in exports
+    assert f"Path = {nfs.EXPORT_DIR};" in exports
+    assert server in exports, "the clients allowed"

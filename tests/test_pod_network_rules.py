@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from harness import bgp, flannel
 from harness.podsubnets import capacity, node_subnets
-from harness.topology import TopologyError, from_dict, load
+from harness.topology import from_dict, load
 
 TOPOLOGIES = Path(__file__).resolve().parent.parent / "fixtures" / "topologies"
+HARNESS = Path(sys.executable).parent / "harness"
 
 
 def k3s(**cluster):
@@ -26,13 +29,17 @@ def k3s(**cluster):
 @pytest.mark.parametrize("cluster", [{"pod_cidr": "192.168.0.0/16"},
                                      {"service_cidr": "192.168.31.0/25"},
                                      {"pod_cidr": "10.43.0.0/17"}])
-def test_cluster_network_overlap_is_refused_before_anything_is_made(cluster, monkeypatch):
-    import provisioners.netns as netns
-    made = []
-    monkeypatch.setattr(netns.NetnsProvisioner, "create", lambda *a, **k: made.append(a))
-    with pytest.raises(TopologyError, match="overlap"):
-        netns.NetnsProvisioner().create(from_dict(k3s(**cluster)))
-    assert made == []
+def test_cluster_network_overlap_is_refused_before_anything_is_made(cluster, tmp_path):
+    """As a user meets it: `harness up` of such a file says what overlaps and
+    leaves no lab and no namespace behind."""
+    from provisioners.netns import NETNS_DIR, NetnsProvisioner
+    path = tmp_path / "overlap.yaml"
+    path.write_text(json.dumps(k3s(**cluster)))
+    labs_before, netns_before = NetnsProvisioner().list(), sorted(NETNS_DIR.glob("hl.*"))
+    up = subprocess.run([str(HARNESS), "up", str(path)], capture_output=True, text=True)
+    assert up.returncode == 2 and f"{path}: " in up.stderr and "overlaps" in up.stderr, up.stderr
+    assert NetnsProvisioner().list() == labs_before
+    assert sorted(NETNS_DIR.glob("hl.*")) == netns_before
 
 
 def test_seed_001_253_nodes_by_253_pods():
