@@ -35,7 +35,7 @@ from harness.supervisor import CONFIG_PATH, MAIN_CONFIG, SOCKET_PATH, unix_proxy
 from harness.topology import Topology, from_record
 from harness.wait import wait_until
 from provisioners.base import Provisioner, StuckLab
-from provisioners import lab_ssh, netns_pins
+from provisioners import host_cgroups, lab_ssh, netns_pins
 
 RUN_DIR = Path(os.environ.get("HARNESS_RUN_DIR", "/run/harness"))
 NETNS_DIR = netns_pins.NETNS_DIR
@@ -46,8 +46,18 @@ PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SSH_PORT = 22
 SUPERVISORD = "/usr/bin/supervisord"
 
+# Puts the shell into the host's cgroups (the paths of their cgroup.procs
+# files: the first argument says how many), then execs the rest: unshare
+# then makes the host's cgroup namespace rooted there.
+ENTER_CGROUPS = r"""
+n=$1; shift
+while [ "$n" -gt 0 ]; do echo $$ > "$1"; shift; n=$((n - 1)); done
+exec "$@"
+"""
+
 # Runs inside the new namespaces (created by unshare) to make the host's
-# private view of the machine. $1: the host's directory, $2: its hostname.
+# private view of the machine. $1: the host's directory, $2: its hostname,
+# $3: the run dir, then one "mountpoint fstype options" per cgroup hierarchy.
 HOST_INIT = r"""
 set -e
 D=$1
@@ -55,9 +65,15 @@ hostname "$2"
 # copies of other labs' namespace mounts would keep those namespaces alive
 awk '$5 ~ "^(/run/netns/|/run/docker/netns/|'"$3"'/ns)" {print $5}' /proc/self/mountinfo \
   | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-mount --rbind /sys/fs/cgroup "$D/cgroup"
+shift 3
 mount -t sysfs sysfs /sys
-mount --move "$D/cgroup" /sys/fs/cgroup
+# the hierarchies again, seen from the host's cgroup namespace: its own subtree
+mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup
+for h in "$@"; do
+  set -- $h
+  mkdir -p "$1"
+  if [ "$2" = cgroup2 ]; then mount -t cgroup2 cgroup2 "$1"; else mount -t cgroup -o "$3" cgroup "$1"; fi
+done
 mount -t overlay overlay -o "lowerdir=/etc,upperdir=$D/etc,workdir=$D/.etc" /etc
 mount -t overlay overlay -o "lowerdir=/var/lib,upperdir=$D/varlib,workdir=$D/.varlib" /var/lib
 mount --bind "$D/log" /var/log
@@ -82,11 +98,15 @@ class NetnsHost(lab_ssh.SshAccess, Host):
         self.dir = provisioner.lab_dir(lab_id) / "hosts" / spec.name
         self.mnt_file = provisioner.ns_dir / f"{lab_id}.{spec.name}.mnt"
         self.uts_file = provisioner.ns_dir / f"{lab_id}.{spec.name}.uts"
+        self.cgroup_file = provisioner.ns_dir / f"{lab_id}.{spec.name}.cgroup"
 
-    # how commands enter the host
+    # how commands enter the host: its cgroups (so that what they start, such
+    # as supervisord and all its services, stays in the host's subtree), then
+    # its namespaces
     def nsenter(self) -> list[str]:
-        return ["nsenter", f"--net={NETNS_DIR / self.netns}", f"--mount={self.mnt_file}",
-                f"--uts={self.uts_file}", "--wd=/", "--"]
+        cgroups = self.provisioner.cgroup_procs_files(self.lab_id, self.name)
+        return ["sh", "-c", ENTER_CGROUPS, "enter", str(len(cgroups)), *cgroups, "nsenter", f"--net={NETNS_DIR / self.netns}", f"--mount={self.mnt_file}",
+                f"--uts={self.uts_file}", f"--cgroup={self.cgroup_file}", "--wd=/", "--"]
 
     def environment(self) -> dict[str, str]:
         env = {"PATH": PATH, "HOME": "/root", "LANG": "C.UTF-8", "USER": "root"}
@@ -181,9 +201,16 @@ class NetnsProvisioner(Provisioner):
         self.run_dir = Path(run_dir or RUN_DIR)
         self.ns_dir = self.run_dir / "ns"
         self._topologies: dict[str, Topology] = {}
+        self._hierarchies: list[host_cgroups.Hierarchy] | None = None
 
     def available(self) -> bool:
         return os.geteuid() == 0 and all(shutil.which(t) for t in ("unshare", "nsenter"))
+
+    def cgroup_procs_files(self, lab_id: str, host: str) -> list[str]:
+        if self._hierarchies is None:
+            self._hierarchies = host_cgroups.hierarchies()
+        return [f"{h.mountpoint}/{host_cgroups.subtree(lab_id, host)}/cgroup.procs"
+                for h in self._hierarchies]
 
     def ssh_dir(self, lab_id: str) -> Path:
         return self.lab_dir(lab_id) / "ssh"
@@ -263,6 +290,8 @@ class NetnsProvisioner(Provisioner):
 
     def _make_namespaces(self, lab_id: str, topology: Topology, hosts: dict[str, NetnsHost]) -> None:
         hosts_file = etc_hosts(topology)
+        hierarchies = host_cgroups.hierarchies()
+        self._hierarchies = hierarchies
         procs_started = []
         switch = NETNS_DIR / netns_name(lab_id, SWITCH)
         switch.touch()
@@ -273,8 +302,7 @@ class NetnsProvisioner(Provisioner):
             stderr=subprocess.PIPE)))
         for host in hosts.values():
             d = host.dir
-            for sub in ("etc/supervisor/conf.d", ".etc", "varlib", ".varlib", "log", "run", "tmp",
-                        "cgroup"):
+            for sub in ("etc/supervisor/conf.d", ".etc", "varlib", ".varlib", "log", "run", "tmp"):
                 (d / sub).mkdir(parents=True, exist_ok=True)
             (d / "tmp").chmod(0o1777)
             (d / "etc/hostname").write_text(host.name + "\n")
@@ -282,12 +310,16 @@ class NetnsProvisioner(Provisioner):
             (d / "etc/resolv.conf").write_text(
                 "# lab host: names of the lab are in /etc/hosts; no resolver outside the lab\n")
             (d / "etc" / CONFIG_PATH.removeprefix("/etc/")).write_text(MAIN_CONFIG)
-            for f in (host.mnt_file, host.uts_file, NETNS_DIR / host.netns):
+            for f in (host.mnt_file, host.uts_file, host.cgroup_file, NETNS_DIR / host.netns):
                 f.touch()
+            host_cgroups.make(lab_id, host.name)
+            cgroups = self.cgroup_procs_files(lab_id, host.name)
             procs_started.append((host.name, subprocess.Popen(
-                ["unshare", f"--net={NETNS_DIR / host.netns}", f"--mount={host.mnt_file}",
-                 f"--uts={host.uts_file}", "--propagation=private",
-                 "sh", "-c", HOST_INIT, "init", str(d), host.name, str(self.run_dir)],
+                ["sh", "-c", ENTER_CGROUPS, "enter", str(len(cgroups)), *cgroups,
+                 "unshare", f"--net={NETNS_DIR / host.netns}", f"--mount={host.mnt_file}",
+                 f"--uts={host.uts_file}", f"--cgroup={host.cgroup_file}", "--propagation=private",
+                 "sh", "-c", HOST_INIT, "init", str(d), host.name, str(self.run_dir),
+                 *(f"{h.mountpoint} {h.fstype} {h.options or '-'}" for h in hierarchies)],
                 stderr=subprocess.PIPE)))
         errors = []
         for name, proc in procs_started:
@@ -370,6 +402,8 @@ class NetnsProvisioner(Provisioner):
         except procs.Survivors as exc:
             holders += [f"process {pid} ({procs.command_of(pid)}) survived SIGKILL"
                         for pid in exc.pids]
+        # containers of a host's containerd are in none of its namespaces, only its cgroups
+        holders += host_cgroups.remove(lab_id)
         for pin in netns_pins.release(prefixes):
             hidden_by = netns_pins.shadowing(pin)
             holders.append(f"mount {pin.mountpoint} ({pin.root})" + (

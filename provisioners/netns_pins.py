@@ -76,6 +76,17 @@ def pins_under(prefixes: list[str]) -> list[Mount]:
     return [m for m in mounts() if any(m.mountpoint.startswith(p) for p in prefixes)]
 
 
+def is_mount_point(path: Path) -> bool:
+    """Whether the mount path lookup reaches at `path` is mounted there. The
+    mount table alone cannot say: it also lists mounts hidden under others."""
+    fd = os.open(path, os.O_PATH)
+    try:
+        mount_id = _fd_mount_id(fd)
+    finally:
+        os.close(fd)
+    return any(m.id == mount_id and m.mountpoint == str(path) for m in mounts())
+
+
 @contextmanager
 def _machine_lock():
     with open(LOCK_FILE, "a") as lock:
@@ -93,7 +104,7 @@ def ensure_shared_dir() -> None:
     stack two bind mounts."""
     NETNS_DIR.mkdir(parents=True, exist_ok=True)
     with _machine_lock():
-        if not any(m.mountpoint == str(NETNS_DIR) for m in mounts()):
+        if not is_mount_point(NETNS_DIR):
             subprocess.run(["mount", "--bind", str(NETNS_DIR), str(NETNS_DIR)], check=True)
         subprocess.run(["mount", "--make-shared", str(NETNS_DIR)], check=True)
 
@@ -158,6 +169,7 @@ def release(prefixes: list[str]) -> list[Mount]:
 
 
 def shadowing(pin: Mount) -> list[Mount]:
-    """The mounts that hide a pin: others mounted on its directory."""
+    """The mounts that hide a pin: mounted on its directory, on the mount
+    that holds the pin."""
     directory = os.path.dirname(pin.mountpoint)
-    return [m for m in mounts() if m.mountpoint == directory and m.id != pin.parent]
+    return [m for m in mounts() if m.mountpoint == directory and m.parent == pin.parent]

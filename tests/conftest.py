@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from harness import procs, topology
+from provisioners import host_cgroups
 from provisioners.netns import NETNS_DIR, NetnsProvisioner
 
 TWO_HOSTS = Path(__file__).resolve().parent / "fixtures" / "two-hosts.yaml"
@@ -44,3 +45,4 @@ def assert_no_trace(netns: NetnsProvisioner, lab_id: str, inodes: set[int]) -> N
     # a namespace no process and no mount holds is freed by the kernel
     holders = procs.pids_in(inodes, kinds=("net", "mnt", "uts"))
     assert not holders, f"processes still hold the lab's namespaces: {holders}"
+    assert not host_cgroups.lab_dirs(lab_id), f"cgroups left: {host_cgroups.lab_dirs(lab_id)}"

@@ -3,7 +3,7 @@ by tests/test_netns_shadowing.py under `unshare -m`), so that unmounting the
 machine's /run/netns here touches no other lab. Prints one JSON line:
 {"ok": bool, "detail": str}. Whatever happens, it leaves no process behind.
 
-    python tests/netns_shadowing.py SCENARIO RUN_DIR
+    python tests/netns_shadowing.py SCENARIO
 """
 import json
 import subprocess
@@ -27,11 +27,22 @@ def sh(command: str) -> None:
 
 
 def netns_dir_is_mount_point() -> bool:
-    return any(m.mountpoint == NETNS for m in netns_pins.mounts())
+    return netns_pins.NETNS_DIR.exists() and netns_pins.is_mount_point(netns_pins.NETNS_DIR)
 
 
-def fresh_machine() -> None:
-    """/run/netns as on a fresh machine: a plain directory, no mount point."""
+def isolate() -> None:
+    """This mount namespace as a fresh machine with no lab: the copies of
+    other labs' pins are unmounted (else gc here would find those labs and
+    kill their processes), and /run is an empty tmpfs, so /run/netns does
+    not exist and is no mount point."""
+    for pin in sorted((m.mountpoint for m in netns_pins.mounts()
+                       if m.fstype == "nsfs" and m.mountpoint.startswith("/run/")), reverse=True):
+        subprocess.run(["umount", "-l", pin], capture_output=True)
+    sh("mount -t tmpfs -o mode=755 hl-test-run /run")
+
+
+def unshadow() -> None:
+    """Whatever a scenario mounted over /run/netns goes, so cleanup reaches the pins."""
     while netns_dir_is_mount_point():
         sh(f"umount -l {NETNS}")
 
@@ -106,16 +117,14 @@ def scenario_other_filesystem_over_pins(prov, topo):
 
 
 def scenario_down_all(prov, topo):
-    """`harness down --all` removes every lab, detached ones too. /run/netns is
-    a tmpfs of this namespace's own, so "every lab" is this test's labs only;
-    the other backends are pointed at engines that do not exist."""
-    sh(f"mount -t tmpfs hl-test {NETNS}")
+    """`harness down --all` removes every lab, detached ones too. In this
+    isolated namespace "every lab" is this test's labs only; the other
+    backends are pointed at engines that do not exist."""
     labs = [prov.create(topo) for _ in range(2)]
     for lab in labs:
         lab.detach()
     inodes = set().union(*(lab_footprint(prov, lab.id)["inodes"] for lab in labs))
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HARNESS_RUN_DIR": str(prov.run_dir),
-           "DOCKER_HOST": "unix:///nonexistent", "PODMAN_HOST": "unix:///nonexistent",
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DOCKER_HOST": "unix:///nonexistent", "PODMAN_HOST": "unix:///nonexistent",
            "LIBVIRT_DEFAULT_URI": "test:///nonexistent"}
     down = subprocess.run([str(HARNESS), "down", "--all"], capture_output=True, text=True, env=env)
     if down.returncode != 0 or "removed 2 lab(s)" not in down.stdout:
@@ -134,20 +143,20 @@ def destroyed(prov, lab):
     return True, "no namespace, mount or process left"
 
 
-def main(scenario: str, run_dir: str) -> None:
-    fresh_machine()
-    prov = NetnsProvisioner(run_dir)
+def main(scenario: str) -> None:
+    isolate()
+    prov = NetnsProvisioner()
     try:
         ok, detail = globals()[f"scenario_{scenario}"](prov, topology.load(TWO_HOSTS))
     except Exception as exc:  # noqa: BLE001 - reported to the test as its failure
         ok, detail = False, f"{type(exc).__name__}: {exc}"
     finally:
-        fresh_machine()          # whatever went wrong: the pins must be reachable to clean up
-        left = prov.gc(everything=True)
+        unshadow()
+        left = prov.gc(everything=True)   # only this namespace's labs are visible
     if left.stuck:
         ok, detail = False, f"{detail}; cleanup stuck: {[str(s) for s in left.stuck]}"
     print(json.dumps({"ok": ok, "detail": detail}))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1])

@@ -1,4 +1,6 @@
 """The netns lab for real: hosts, networks, services, faults, isolation."""
+from pathlib import Path
+
 import pytest
 
 from harness import procs
@@ -25,10 +27,40 @@ def test_host_has_its_own_identity_and_private_dirs(small_lab):
     assert master.run("dpkg-query -W iproute2").ok
 
 
-def test_cgroups_visible_and_sysfs_is_the_hosts(small_lab):
-    master = small_lab.host("master")
-    assert master.succeed("ls /sys/fs/cgroup").strip(), "daemons that need cgroups must see them"
-    assert sorted(master.succeed("ls /sys/class/net").split()) == ["lo", "srv"]
+def test_sysfs_is_the_hosts(small_lab):
+    assert sorted(small_lab.host("master").succeed("ls /sys/class/net").split()) == ["lo", "srv"]
+
+
+def test_each_host_has_a_cgroup_subtree_of_its_own(netns, two_hosts):
+    """What a kubelet per host needs: its cgroup root is its own, on every
+    hierarchy, and a process of the host in another network namespace (as a
+    container is) is still the host's and goes with the lab."""
+    from provisioners import host_cgroups
+    from tests.conftest import assert_no_trace, lab_footprint
+    small_lab = netns.create(two_hosts)
+    footprint = lab_footprint(netns, small_lab.id)
+    try:
+        master, node = small_lab.host("master"), small_lab.host("node1")
+        service = master.service("probe").define("sleep 1000")
+        service.wait_for_state("RUNNING")
+        own = master.succeed(f"cat /proc/{service.pid}/cgroup")
+        assert all(line.endswith(":/") for line in own.splitlines()), own
+        hierarchies = host_cgroups.hierarchies()
+        for h in hierarchies:
+            assert master.succeed(f"cat {h.mountpoint}/cgroup.procs").split(), \
+                f"{h.mountpoint} on the host shows none of its processes"
+        # a 'container': a nested cgroup in the host's subtree, a process in a netns of its own
+        master.succeed("mkdir /sys/fs/cgroup/pids/kubepods && unshare --net sh -c "
+                       "'echo $$ > /sys/fs/cgroup/pids/kubepods/cgroup.procs; exec sleep 1000' "
+                       "> /dev/null 2>&1 &")
+        subtree = Path("/sys/fs/cgroup/pids") / host_cgroups.subtree(small_lab.id, "master")
+        assert (subtree / "kubepods").is_dir()
+        assert not node.run("ls /sys/fs/cgroup/pids/kubepods").ok, "node1 sees master's cgroups"
+        [container] = host_cgroups.pids_in([subtree / "kubepods"])
+    finally:
+        small_lab.destroy()
+    assert procs.pids_alive([container]) == [], "the host's container outlived the lab"
+    assert_no_trace(netns, small_lab.id, footprint["inodes"])
 
 
 def test_hosts_reach_each_other_v4_and_v6(small_lab):
