@@ -14,6 +14,10 @@ from typing import TYPE_CHECKING
 
 from harness.wait import wait_until
 
+#: a host's own bin directory, first on its PATH: what a setup puts there
+#: (kubectl on a master, say) is on that host only, never on the machine
+HOST_BIN_DIR = "/var/lib/harness/bin"
+
 if TYPE_CHECKING:
     from harness.supervisor import Service
     from harness.topology import HostSpec

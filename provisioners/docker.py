@@ -47,7 +47,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from harness import procs
-from harness.host import CommandResult, Host
+from harness.host import HOST_BIN_DIR, CommandResult, Host
 from harness.lab import LAB_ID, Lab, LabRecord, new_lab_id
 from harness.progress import Steps
 from harness.supervisor import SOCKET_PATH, unix_proxy
@@ -67,7 +67,7 @@ PODMAN_SOCKET = "unix:///run/podman/podman.sock"
 #: podman's defaults (nofile 1048576) exceed the hard limits of this machine
 #: (nofile 20000): runc then cannot start the container
 PODMAN_ULIMITS = {"nofile": 20000, "nproc": 4096}
-PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+PATH = f"{HOST_BIN_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 def container_name(lab_id: str, host: str) -> str:
     return f"{PREFIX}{lab_id}-{host}"

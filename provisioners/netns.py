@@ -28,7 +28,7 @@ from pathlib import Path
 from pyroute2 import IPRoute
 
 from harness import procs
-from harness.host import CommandResult, Host
+from harness.host import HOST_BIN_DIR, CommandResult, Host
 from harness.lab import LAB_ID, Lab, LabRecord, new_lab_id
 from harness.progress import Steps
 from harness.supervisor import CONFIG_PATH, MAIN_CONFIG, SOCKET_PATH, unix_proxy
@@ -42,7 +42,7 @@ NETNS_DIR = netns_pins.NETNS_DIR
 PREFIX = "hl."
 SWITCH = "_sw"
 IFA_F_NODAD = 0x02
-PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+PATH = f"{HOST_BIN_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SSH_PORT = 22
 SUPERVISORD = "/usr/bin/supervisord"
 
@@ -76,6 +76,9 @@ for h in "$@"; do
 done
 mount -t overlay overlay -o "lowerdir=/etc,upperdir=$D/etc,workdir=$D/.etc" /etc
 mount -t overlay overlay -o "lowerdir=/var/lib,upperdir=$D/varlib,workdir=$D/.varlib" /var/lib
+# containerd's overlayfs snapshots cannot have an overlay as their upper dir
+mkdir -p /var/lib/containerd
+mount --bind "$D/containerd" /var/lib/containerd
 mount --bind "$D/log" /var/log
 mount --bind "$D/tmp" /tmp
 mount --bind "$D/run" /run
@@ -302,7 +305,8 @@ class NetnsProvisioner(Provisioner):
             stderr=subprocess.PIPE)))
         for host in hosts.values():
             d = host.dir
-            for sub in ("etc/supervisor/conf.d", ".etc", "varlib", ".varlib", "log", "run", "tmp"):
+            for sub in ("etc/supervisor/conf.d", ".etc", "varlib", ".varlib", "containerd", "log",
+                        "run", "tmp"):
                 (d / sub).mkdir(parents=True, exist_ok=True)
             (d / "tmp").chmod(0o1777)
             (d / "etc/hostname").write_text(host.name + "\n")

@@ -1,0 +1,114 @@
+"""Seed 000 (fcio-k8s, the hosted NixOS roles) on real components.
+
+- master: etcd, kube-apiserver, kube-controller-manager, kube-scheduler;
+  `kubectl` with the cluster-admin kubeconfig, and `kubernetes-make-kubeconfig`;
+- nodes: containerd, kubelet, kube-proxy, registering themselves;
+- frontend: "access to the cluster network" (flannel and kube-proxy), no pods;
+- flannel (vxlan) on every Kubernetes host, CoreDNS at the cluster DNS IP.
+
+Where the harness differs from the document, and why: the master and the
+frontend also run a kubelet that registers them with a NoSchedule taint, so
+that they run no pods. flannel's kube subnet manager leases pod subnets only
+to Nodes, and the seed promises the pod network and Service IPs on "any
+Kubernetes VM" ("Every VM with a Kubernetes role runs a kube-proxy").
+"""
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from harness import artifacts
+from harness.host import HOST_BIN_DIR
+from harness.kube import control_plane, dns, make_kubeconfig, network, node, pki as pki_mod
+from harness.kube.layout import ADMIN_KUBECONFIG, cluster_dns_ip
+from harness.progress import Steps
+
+if TYPE_CHECKING:
+    from harness.host import Host
+    from harness.lab import Lab
+
+#: seed 000 era: Kubernetes 1.21 shipped CoreDNS 1.8
+COREDNS = "coredns-1.8"
+NETWORK = "srv"
+NO_PODS = ({"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"},)
+
+
+@dataclass
+class Cluster:
+    """The real cluster a lab runs: what its target and its suites reach."""
+    master: Host
+    control_plane: control_plane.ControlPlane
+    nodes: list[Host]
+    frontends: list[Host]
+    cluster_dns: str
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def kubectl(self, args: str, input: str | None = None, timeout: float = 60) -> str:
+        result = self.master.run(f"kubectl {args}", input=input, timeout=timeout)
+        if not result.ok:
+            raise RuntimeError(f"kubectl {args} on {self.master.name}: {result.summary()}")
+        return result.stdout
+
+    def apply(self, manifests: list[dict]) -> None:
+        self.kubectl("apply -f -", input=json.dumps({"apiVersion": "v1", "kind": "List",
+                                                      "items": manifests}))
+
+
+def _link_binaries(host: Host, names: list[str], kubeconfig: str | None = None) -> None:
+    """The components on the host's PATH (its own bin directory); kubectl
+    with the cluster-admin kubeconfig as its default where one is given."""
+    links = " && ".join(f"ln -sf {artifacts.binary(n)} {HOST_BIN_DIR}/{n}" for n in names)
+    host.succeed(f"mkdir -p {HOST_BIN_DIR} && {links}")
+    if kubeconfig:
+        host.put_file(f"{HOST_BIN_DIR}/kubectl",
+                      f'#!/bin/sh\nexport KUBECONFIG="${{KUBECONFIG:-{kubeconfig}}}"\n'
+                      f'exec {artifacts.binary("kubectl")} "$@"\n', mode=0o755)
+
+
+def apply(lab: Lab, steps: Steps | None = None) -> Cluster:
+    steps = steps or Steps()
+    topo = lab.topology
+    [master] = lab.with_role("master")
+    nodes, frontends = lab.with_role("node"), lab.with_role("frontend")
+    service_cidr, pod_cidr = topo.service_cidrs[0], topo.pod_cidrs[0]
+    members = [master, *nodes, *frontends]
+
+    def addresses(h):
+        return [str(a) for fams in h.spec.addresses.values() for a in fams.values()]
+
+    with steps.step(f"PKI for {len(members)} hosts (cfssl)"):
+        certs = [*control_plane.certificates(master, addresses(master), service_cidr, topo.domain),
+                 *(c for h in members for c in node.certificates(h, addresses(h))),
+                 *node.SHARED_CERTIFICATES, network.CERTIFICATE]
+        pki = pki_mod.make(certs)
+    cp = control_plane.ControlPlane(master, master.address(NETWORK), str(service_cidr), str(pod_cidr))
+    with steps.step("control plane: etcd, kube-apiserver, controller-manager, scheduler"):
+        _link_binaries(master, ["kubeadm", "etcd"], kubeconfig=ADMIN_KUBECONFIG)
+        cp.install(pki)
+        cp.wait_ready()
+    cluster = Cluster(master, cp, nodes, frontends, cluster_dns_ip(service_cidr))
+    cluster.apply(network.RBAC)
+    images = [node.IMAGES[name] for name in ("pause", "agnhost", COREDNS)]
+
+    def install_node(host):
+        _link_binaries(host, ["kubectl"])
+        node.Node(host, host.address(NETWORK), cp.server, cluster.cluster_dns, topo.domain,
+                  str(pod_cidr), taints=() if host in nodes else NO_PODS
+                  ).install(pki, images if host in nodes else images[:1])
+        network.install(host, pki, cp.server, str(pod_cidr), NETWORK)
+        host.put_file("/etc/resolv.conf", f"nameserver {cluster.cluster_dns}\n"
+                      f"search default.svc.{topo.domain} svc.{topo.domain} {topo.domain}\n")
+
+    with steps.step(f"containerd, kubelet, kube-proxy, flanneld on {len(members)} hosts"):
+        with ThreadPoolExecutor(max_workers=len(members)) as pool:
+            list(pool.map(install_node, members))
+    with steps.step(f"{len(members)} nodes Ready"):
+        cluster.kubectl(f"wait --for=condition=Ready node --all --timeout=180s", timeout=200)
+    with steps.step(f"CoreDNS ({node.IMAGES[COREDNS]}) at {cluster.cluster_dns}"):
+        cluster.apply(dns.manifests(node.IMAGES[COREDNS], cluster.cluster_dns, topo.domain))
+        cluster.kubectl(f"-n {dns.NAMESPACE} rollout status deployment/coredns --timeout=180s",
+                        timeout=200)
+    make_kubeconfig.install(master, cp.server)
+    return cluster

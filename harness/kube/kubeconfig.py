@@ -1,0 +1,29 @@
+"""Kubeconfig files: client certificate or token, the cluster's CA, one
+context. Written as data (yaml.safe_dump), never by string pasting."""
+from __future__ import annotations
+
+import base64
+
+import yaml
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def render(server: str, ca: bytes, user: str, cert: bytes | None = None,
+           key: bytes | None = None, token: str | None = None, cluster: str = "kubernetes") -> str:
+    credentials: dict = {}
+    if cert is not None:
+        credentials["client-certificate-data"] = _b64(cert)
+        credentials["client-key-data"] = _b64(key)
+    if token is not None:
+        credentials["token"] = token
+    return yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": cluster, "cluster": {"server": server,
+                                                   "certificate-authority-data": _b64(ca)}}],
+        "users": [{"name": user, "user": credentials}],
+        "contexts": [{"name": f"{user}@{cluster}", "context": {"cluster": cluster, "user": user}}],
+        "current-context": f"{user}@{cluster}",
+    }, sort_keys=False)

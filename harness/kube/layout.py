@@ -1,0 +1,33 @@
+"""Where the real components keep their files on a host (the NixOS module's
+layout where the seed names one)."""
+from __future__ import annotations
+
+import ipaddress
+
+K8S_DIR = "/etc/kubernetes"
+PKI_DIR = f"{K8S_DIR}/pki"
+CNI_CONF_DIR = "/etc/cni/net.d"
+#: the NixOS module's cluster-admin kubeconfig on the master
+ADMIN_KUBECONFIG = f"{K8S_DIR}/cluster-admin.kubeconfig"
+CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
+APISERVER_PORT = 6443
+#: the NixOS module's default services.kubernetes.addons.dns.clusterIp
+#: lies in its default service network 10.0.0.0/24: the 254th address
+DNS_HOST_INDEX = 254
+
+
+def nth_address(cidr, index: int) -> str:
+    return str(ipaddress.ip_network(cidr)[index])
+
+
+def cluster_dns_ip(service_cidr) -> str:
+    return nth_address(service_cidr, DNS_HOST_INDEX)
+
+
+def kubernetes_service_ip(service_cidr) -> str:
+    """The `kubernetes` Service's ClusterIP: the first address of the range."""
+    return nth_address(service_cidr, 1)
+
+
+def url_host(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
