@@ -1,5 +1,5 @@
 // Command kubernetes is one multi-call binary holding the Kubernetes control
-// plane and node components, etcd and a pause applet. It runs the component
+// plane and node components and etcd. It runs the component
 // named by the basename of argv[0] (as hyperkube and k3s do), so the harness
 // links or copies it as kube-apiserver, kubelet, etcd, ...; a single link
 // step shares the common dependencies and is much cheaper to build than
@@ -48,7 +48,6 @@ var applets = map[string]func() int{
 	"kubeadm":                 runKubeadm,
 	"kubectl":                 runKubectl,
 	"etcd":                    func() int { etcdmain.Main(os.Args); return 0 },
-	"pause":                   runPause,
 }
 
 func runKubeadm() int {

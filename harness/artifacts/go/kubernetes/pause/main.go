@@ -1,3 +1,8 @@
+// Command pause is the pod sandbox process of the harness's pause image: it
+// holds the pod's namespaces open, reaps orphans re-parented to it (it is PID 1
+// of a pod sharing its PID namespace) and exits cleanly on SIGTERM or SIGINT.
+// Its own tiny binary, not an applet of the multi-call one, so the image
+// stays small.
 package main
 
 import (
@@ -7,18 +12,17 @@ import (
 	"syscall"
 )
 
-// pauseVersion is the version of the pod sandbox image this applet stands in
-// for (kubeadm's PauseVersion for Kubernetes 1.34).
-const pauseVersion = "3.10.1"
+// version is the pause image version this stands in for, set at link time
+// (-X main.version=...).
+var version = "dev"
 
-// runPause is the pod sandbox process: it holds the pod's namespaces open,
-// reaps orphans re-parented to it (it is PID 1 of a pod sharing its PID
-// namespace) and exits cleanly on SIGTERM or SIGINT.
-func runPause() int {
+func main() { os.Exit(run()) }
+
+func run() int {
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
 		case "-v", "--version":
-			fmt.Printf("pause version %s (harness)\n", pauseVersion)
+			fmt.Printf("pause version %s (harness)\n", version)
 			return 0
 		case "-h", "--help":
 			fmt.Println("pause: sleeps until SIGTERM/SIGINT, reaping children; the pod sandbox process")
