@@ -162,12 +162,14 @@ def cmd_doctor(args) -> int:
                       "[green]present[/green]" if present else "[red]missing[/red]",
                       "" if present else prereq.install)
     out.print(table)
-    k8s = doctor.kubernetes_binaries()
-    absent = [n for n, p in k8s.items() if not p]
+    k8s = doctor.kubernetes_artifacts()
+    present = [f"{n} {v}" for n, v in k8s.items() if v]
+    absent = [n for n, v in k8s.items() if not v]
+    if present:
+        out.print(f"Kubernetes artifacts present: {', '.join(present)}")
     if absent:
-        out.print(f"Kubernetes binaries absent: {', '.join(absent)}. They cannot be installed "
-                  "from Debian here; the kubernetes target takes them from HARNESS_K8S_ARTIFACTS "
-                  "on machines that have them. The lab target needs none of them.")
+        out.print(f"Kubernetes artifacts absent: {', '.join(absent)}: `harness artifacts build` "
+                  "makes them (or `harness artifacts import DIR`). The lab target needs none.")
     if os.geteuid() != 0:
         out.print("[red]not root: netns labs need root[/red]")
         missing += 1
@@ -217,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli_reporting.add_parsers(sub)
     from provisioners import image
     image.add_parser(sub)
+    from harness.artifacts import cli as artifacts_cli
+    artifacts_cli.add_parser(sub)
     return parser
 
 

@@ -46,23 +46,18 @@ PREREQUISITES = [
     Prerequisite("kubectl", "kubectl", "the kubernetes target", "a kubectl binary on PATH"),
 ]
 
-# Not obtainable on this kind of machine: the kubernetes target takes them
-# from an artifact directory (HARNESS_K8S_ARTIFACTS) on machines that have them.
-KUBERNETES_BINARIES = ["k3s", "kube-apiserver", "kubelet", "kubeadm", "coredns", "flanneld",
-                       "calico-node"]
-
 
 def check() -> list[tuple[Prerequisite, bool]]:
     return [(p, p.present() if not p.command.startswith("/") else os.path.exists(p.command))
             for p in PREREQUISITES]
 
 
-def kubernetes_binaries() -> dict[str, str | None]:
-    artifacts = os.environ.get("HARNESS_K8S_ARTIFACTS")
-    found = {}
-    for name in KUBERNETES_BINARIES:
-        path = shutil.which(name)
-        if not path and artifacts and os.path.exists(os.path.join(artifacts, name)):
-            path = os.path.join(artifacts, name)
-        found[name] = path
-    return found
+def kubernetes_artifacts() -> dict[str, str | None]:
+    """Each Kubernetes artifact the harness uses -> its version in the cache, or
+    None when absent (`harness artifacts build` or `import` provides them)."""
+    from harness import artifacts
+    from harness.artifacts import spec
+    found = artifacts.current()
+    wanted = [*spec.BINARIES, *(i.ref for i in spec.IMAGES)]
+    have = {a.name: a.version for a in found.manifest.artifacts} if found else {}
+    return {name: have.get(name) for name in wanted}

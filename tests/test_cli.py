@@ -74,4 +74,4 @@ def test_unknown_flag_is_refused():
 def test_doctor_names_what_is_missing_and_how_to_install():
     result = harness("doctor", check=False)
     assert "iproute2" in result.stdout and "present" in result.stdout
-    assert "k3s" in result.stdout and "HARNESS_K8S_ARTIFACTS" in result.stdout
+    assert "Kubernetes artifacts" in result.stdout and "kubelet" in result.stdout

@@ -1,0 +1,265 @@
+"""The artifact cache: real binaries from our Go modules, images that a real
+containerd (Debian's) imports under the names Kubernetes expects.
+
+Uses the real cache ($HARNESS_ARTIFACTS or /var/cache/harness/artifacts):
+the session fixture builds it when missing (tens of minutes cold on 2 cores,
+seconds warm).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from harness import artifacts
+from harness.artifacts import build as build_mod, importer, spec, store
+from harness.cli import main as harness_main
+from harness.wait import wait_until
+
+K8S = spec.required_version("kubernetes", "k8s.io/kubernetes")
+
+
+@pytest.fixture(scope="session")
+def built() -> store.ArtifactSet:
+    found, _ = build_mod.build()
+    return found
+
+
+def run(*cmd, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=60, **kw)
+
+
+def test_kubectl_reports_the_pinned_version(built):
+    result = run(built.binary("kubectl"), "version", "--client", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    client = json.loads(result.stdout)["clientVersion"]
+    assert client["gitVersion"] == K8S == "v1.34.4"
+    assert (client["major"], client["minor"]) == ("1", "34")
+
+
+@pytest.mark.parametrize("applet", ["kube-apiserver", "kube-controller-manager", "kube-scheduler",
+                                    "kubelet", "kube-proxy"])
+def test_each_component_answers_version_under_its_own_name(built, applet):
+    result = run(built.binary(applet), "--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"Kubernetes {K8S}"
+
+
+def test_kubeadm_and_etcd_answer_under_their_names(built):
+    kubeadm = run(built.binary("kubeadm"), "version", "-o", "short")
+    assert kubeadm.stdout.strip() == K8S, kubeadm.stderr
+    etcd = run(built.binary("etcd"), "--version")
+    assert f"etcd Version: {spec.binary_version('etcd').lstrip('v')}" in etcd.stdout, etcd.stderr
+
+
+def test_the_multi_call_binary_refuses_an_unknown_name(built, tmp_path):
+    alias = tmp_path / "kube-nonsense"
+    alias.symlink_to(built.binary("kubernetes"))
+    result = run(alias)
+    assert result.returncode == 2 and "unknown applet" in result.stderr
+    assert "kubelet" in result.stderr
+
+
+@pytest.mark.parametrize("name,args,expected", [
+    ("coredns-1.8", ["-version"], "CoreDNS-1.8.7"),
+    ("coredns-1.12", ["-version"], "CoreDNS-1.12.1"),
+    ("flanneld", ["--version"], "v0.28.10"),
+    ("pause", ["--version"], "pause version 3.10.1"),
+    ("agnhost", ["--help"], "serve-hostname"),
+])
+def test_other_binaries_answer(built, name, args, expected):
+    result = run(built.binary(name), *args)
+    assert expected in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("plugin", ["bridge", "host-local", "loopback", "portmap", "flannel"])
+def test_cni_plugins_report_their_cni_versions(built, plugin):
+    path = built.binary(plugin)
+    assert path.parent.name == "cni"
+    result = run(path, env={"CNI_COMMAND": "VERSION"})
+    assert "0.4.0" in json.loads(result.stdout)["supportedVersions"], result.stderr
+
+
+def test_the_public_lookup_finds_the_built_set(built):
+    assert artifacts.binary("kubelet") == built.directory / "bin" / "kubelet"
+    assert artifacts.image("registry.k8s.io/pause:3.10.1").is_file()
+    with pytest.raises(LookupError, match="no nonsense"):
+        artifacts.binary("nonsense")
+
+
+def test_manifest_checksums_match_the_files(built):
+    for a in built.manifest.artifacts:
+        assert store.sha256_file(built.directory / a.path) == a.sha256, a.name
+
+
+def test_second_build_is_a_no_op_without_go(built, monkeypatch, capsys):
+    manifest = built.directory / store.MANIFEST
+    before = manifest.stat().st_mtime_ns
+
+    def no_go(*args, **kwargs):
+        raise AssertionError("go was invoked on a warm cache")
+    monkeypatch.setattr(build_mod, "go_build", no_go)
+    monkeypatch.setattr(build_mod.subprocess, "run", no_go)
+    assert harness_main(["artifacts", "build"]) == 0
+    assert "up to date" in capsys.readouterr().out
+    assert manifest.stat().st_mtime_ns == before
+
+
+def test_cache_key_covers_go_sum_and_flags(built, tmp_path, monkeypatch):
+    go_dir = tmp_path / "go"
+    shutil.copytree(spec.GO_DIR, go_dir)
+    monkeypatch.setattr(spec, "GO_DIR", go_dir)
+    key = build_mod.build_key("go1.26.8")
+    with (go_dir / "coredns-1.12" / "go.sum").open("a") as f:
+        f.write("example.com/changed v1.0.0 h1:AAAA=\n")
+    assert build_mod.build_key("go1.26.8") != key
+    assert build_mod.build_key("go1.27.0") != build_mod.build_key("go1.26.8")
+    key = build_mod.build_key("go1.26.8")
+    monkeypatch.setattr(build_mod, "GOFLAGS", build_mod.GOFLAGS + " -race")
+    assert build_mod.build_key("go1.26.8") != key
+
+
+def test_a_cut_short_build_leaves_nothing_usable(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        with store.publishing("build-x", tmp_path) as tmp:
+            (tmp / "bin").mkdir()
+            raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == [] and store.sets(tmp_path) == []
+
+
+def _snapshot(directory: Path) -> list[tuple[str, int]]:
+    return sorted((str(p), p.stat().st_mtime_ns) for p in directory.rglob("*"))
+
+
+def test_import_of_a_bad_directory_is_refused_and_changes_nothing(built, tmp_path, capsys):
+    release = tmp_path / "release"
+    release.mkdir()
+    shutil.copy(built.binary("kubelet"), release / "kubelet")
+    (release / "README.txt").write_text("not a binary")
+    (release / "broken.tar").write_bytes(b"not a tar")
+    before = _snapshot(store.root())
+    assert harness_main(["artifacts", "import", str(release)]) == 2
+    err = capsys.readouterr().err
+    assert "README.txt: unknown file" in err and "broken.tar" in err
+    assert "missing needed binaries: kube-apiserver" in err
+    assert harness_main(["artifacts", "import", str(tmp_path / "absent")]) == 2
+    assert "no such directory" in capsys.readouterr().err
+    assert _snapshot(store.root()) == before
+
+
+def test_import_takes_release_binaries_and_image_tarballs(built, tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_ARTIFACTS", str(tmp_path / "cache"))
+    release = tmp_path / "release"
+    release.mkdir()
+    for name in (*importer.REQUIRED, "coredns"):
+        shutil.copy(built.binary("coredns-1.12" if name == "coredns" else name), release / name)
+    shutil.copy(built.image("registry.k8s.io/pause:3.10.1"), release / "pause.tar")
+    found, new = importer.import_dir(release)
+    assert new and found.manifest.source == "import"
+    assert found.manifest.versions["kubelet"] == K8S
+    assert found.manifest.versions["coredns"] == "1.12.1"
+    assert found.image("registry.k8s.io/pause:3.10.1").is_file()
+    assert importer.import_dir(release)[1] is False
+    # no build for this cache's key: the import is what the lookup uses
+    assert artifacts.binary("kubelet") == found.directory / "bin" / "kubelet"
+
+
+# --- a real containerd (Debian's 1.6), started by hand on temporary directories ---
+
+CONTAINERD_CONFIG = """version = 2
+root = "{d}/root"
+state = "{d}/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "{d}/containerd.sock"
+[ttrpc]
+  address = "{d}/containerd.sock.ttrpc"
+"""
+
+
+@pytest.fixture
+def containerd(tmp_path_factory):
+    if not shutil.which("containerd") or os.geteuid() != 0:
+        pytest.skip("needs root and Debian's containerd (harness/install.sh)")
+    d = tmp_path_factory.mktemp("containerd")
+    (d / "config.toml").write_text(CONTAINERD_CONFIG.format(d=d))
+    log = (d / "containerd.log").open("w")
+    proc = subprocess.Popen(["containerd", "--config", str(d / "config.toml")],
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    sock = d / "containerd.sock"
+    cgroup = f"harness-artifacts-test-{os.getpid()}"
+
+    def ctr(*args, timeout=120):
+        return subprocess.run(["ctr", "--address", str(sock), "-n", "k8s.io", *args],
+                              capture_output=True, text=True, timeout=timeout)
+    try:
+        wait_until(lambda: ctr("version").returncode == 0, timeout=30,
+                   what=f"containerd answering on {sock}")
+        yield ctr, cgroup
+    finally:
+        for task in ctr("tasks", "ls", "-q").stdout.split():
+            ctr("tasks", "kill", "-s", "SIGKILL", task)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
+                  if line.split()[1].startswith(str(d))]
+        for m in sorted(mounts, reverse=True):
+            subprocess.run(["umount", "-l", m], check=False)
+        for hierarchy in Path("/sys/fs/cgroup").iterdir():
+            for leftover in sorted(hierarchy.glob(f"{cgroup}/**/"), reverse=True):
+                leftover.rmdir()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_images_import_into_containerd_under_the_expected_names(built, containerd):
+    ctr, _ = containerd
+    for image in spec.IMAGES:
+        result = ctr("images", "import", str(built.image(image.ref)))
+        assert result.returncode == 0, result.stderr
+    listed = ctr("images", "ls", "-q").stdout.split()
+    assert sorted(listed) == sorted(i.ref for i in spec.IMAGES)
+    assert "registry.k8s.io/pause:3.10.1" in listed
+    assert "registry.k8s.io/coredns/coredns:v1.8.7" in listed
+
+
+def test_agnhost_serves_from_a_container(built, containerd):
+    ctr, cgroup = containerd
+    ref = next(i.ref for i in spec.IMAGES if i.binary == "agnhost")
+    assert ctr("images", "import", str(built.image(ref))).returncode == 0
+    port = free_port()
+    runs = {}
+    thread = threading.Thread(target=lambda: runs.setdefault("result", ctr(
+        "run", "--rm", "--net-host", "--cgroup", f"/{cgroup}/agnhost", ref, "agnhost",
+        "/agnhost", "netexec", f"--http-port={port}", timeout=300)))
+    thread.start()
+
+    def get(path):
+        return urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2).read().decode()
+    try:
+        answer = wait_until(lambda: get("/hostname"), timeout=60,
+                            what=f"agnhost netexec on 127.0.0.1:{port}")
+        assert answer.strip() == socket.gethostname()
+        assert get("/echo?msg=harness") == "harness"
+    finally:
+        ctr("tasks", "kill", "-s", "SIGKILL", "agnhost")
+        thread.join(timeout=60)
+    assert not thread.is_alive() and ctr("containers", "ls", "-q").stdout.split() == []
