@@ -3,7 +3,8 @@
 Every binary is built from our own Go modules under `go/` with the module
 proxy as the only source, at install/build time; nothing is fetched when a lab
 runs. `CGO_ENABLED=0` makes every binary static, so the same file runs on the
-machine, in a netns host, in a docker host and in a one-file image.
+machine, in a netns host, in a docker host and in a one-file image; only
+flanneld, which runs on hosts and in no image, links libc (spec.GoBuild.cgo).
 
 The container runtime is not built: Debian's containerd 1.6.20 and runc
 (harness/install.sh) run the images. Building containerd would add build
@@ -80,7 +81,7 @@ def _locked(base: Path) -> Iterator[None]:
 
 
 def go_build(go: Path, build: spec.GoBuild, out: Path) -> None:
-    env = {**os.environ, **BUILD_ENV,
+    env = {**os.environ, **BUILD_ENV, **({"CGO_ENABLED": "1"} if build.cgo else {}),
            "GOFLAGS": " ".join(filter(None, [GOFLAGS, os.environ.get("GOFLAGS", "")]))}
     cmd = [str(go), "build", *BUILD_ARGS, "-ldflags", build.ldflags(), "-o", str(out), build.package]
     result = subprocess.run(cmd, cwd=spec.GO_DIR / build.module_dir, env=env,

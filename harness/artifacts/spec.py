@@ -41,6 +41,8 @@ class GoBuild:
     version_flags: tuple[str, ...] = ()  #: `-X` settings; {version} is the module's
     tag: str = ""               #: its own version where it has one (agnhost, pause)
     directory: str = "bin"      #: where in the set: CNI plugins get a directory of their own
+    #: links the machine's libc: only for a binary that runs on hosts, never in an image
+    cgo: bool = False
 
     @property
     def module_version(self) -> str:
@@ -79,7 +81,9 @@ GO_BUILDS: tuple[GoBuild, ...] = (
     GoBuild("coredns-1.8", "coredns-1.8", "github.com/coredns/coredns", "github.com/coredns/coredns"),
     GoBuild("coredns-1.12", "coredns-1.12", "github.com/coredns/coredns", "github.com/coredns/coredns"),
     GoBuild("flanneld", "flannel", "github.com/flannel-io/flannel", "github.com/flannel-io/flannel",
-            version_flags=("github.com/flannel-io/flannel/pkg/version.Version={version}",)),
+            version_flags=("github.com/flannel-io/flannel/pkg/version.Version={version}",),
+            # its udp backend (linked in by its main) is C on amd64
+            cgo=True),
     *(GoBuild(plugin.rsplit("/", 1)[1], "cni-plugins",
               f"github.com/containernetworking/plugins/plugins/{plugin}",
               "github.com/containernetworking/plugins", version_flags=CNI_VERSION_FLAG,

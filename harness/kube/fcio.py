@@ -24,6 +24,7 @@ from harness.host import HOST_BIN_DIR
 from harness.kube import control_plane, dns, make_kubeconfig, network, node, pki as pki_mod
 from harness.kube.layout import ADMIN_KUBECONFIG, cluster_dns_ip
 from harness.progress import Steps
+from harness.wait import wait_until
 
 if TYPE_CHECKING:
     from harness.host import Host
@@ -93,7 +94,8 @@ def apply(lab: Lab, steps: Steps | None = None) -> Cluster:
     images = [node.IMAGES[name] for name in ("pause", "agnhost", COREDNS)]
 
     def install_node(host):
-        _link_binaries(host, ["kubectl"])
+        if host is not master:
+            _link_binaries(host, ["kubectl"])
         node.Node(host, host.address(NETWORK), cp.server, cluster.cluster_dns, topo.domain,
                   str(pod_cidr), taints=() if host in nodes else NO_PODS
                   ).install(pki, images if host in nodes else images[:1])
@@ -104,8 +106,12 @@ def apply(lab: Lab, steps: Steps | None = None) -> Cluster:
     with steps.step(f"containerd, kubelet, kube-proxy, flanneld on {len(members)} hosts"):
         with ThreadPoolExecutor(max_workers=len(members)) as pool:
             list(pool.map(install_node, members))
-    with steps.step(f"{len(members)} nodes Ready"):
-        cluster.kubectl(f"wait --for=condition=Ready node --all --timeout=180s", timeout=200)
+    with steps.step(f"{len(members)} nodes Ready, flannel up"):
+        names = " ".join(h.name for h in members)
+        wait_until(lambda: cluster.kubectl(f"wait --for=condition=Ready node {names} --timeout=5s"),
+                   f"nodes {names} to register and be Ready", timeout=180)
+        with ThreadPoolExecutor(max_workers=len(members)) as pool:
+            list(pool.map(lambda h: network.route_services(h, str(service_cidr)), members))
     with steps.step(f"CoreDNS ({node.IMAGES[COREDNS]}) at {cluster.cluster_dns}"):
         cluster.apply(dns.manifests(node.IMAGES[COREDNS], cluster.cluster_dns, topo.domain))
         cluster.kubectl(f"-n {dns.NAMESPACE} rollout status deployment/coredns --timeout=180s",

@@ -33,6 +33,15 @@ RBAC = [
 ]
 
 
+def route_services(host: Host, service_cidr: str, timeout: float = 60) -> None:
+    """The service network on flannel's device. kube-proxy DNATs a Service IP
+    in OUTPUT, after the kernel has routed the packet: a real VM routes it by
+    its default route, a lab host has none (nothing may leave the lab), so it
+    gets this route instead; the packet is then routed again to the pod."""
+    host.wait_until_succeeds("ip link show flannel.1", timeout=timeout)
+    host.succeed(f"ip route replace {service_cidr} dev flannel.1")
+
+
 def install(host: Host, pki: Pki, server: str, pod_cidr: str, interface: str) -> None:
     host.put_file(f"{K8S_DIR}/flannel.kubeconfig", kubeconfig.render(
         server, pki.ca, "flannel", pki.cert("flannel"), pki.key("flannel")), mode=0o600)
