@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.progress import Steps
+from harness.lab.progress import Steps
 
 if TYPE_CHECKING:
     from harness.lab import Lab, LabRecord
-    from harness.topology import Topology
+    from harness.model.topology import Topology
 
 
 class Unsupported(ValueError):

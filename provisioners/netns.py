@@ -27,13 +27,13 @@ from pathlib import Path
 
 from pyroute2 import IPRoute
 
-from harness import procs
-from harness.host import CommandResult, Host
+from harness.lab import procs
+from harness.lab.host import CommandResult, Host
 from harness.lab import LAB_ID, Lab, LabRecord, new_lab_id
-from harness.progress import Steps
-from harness.supervisor import CONFIG_PATH, MAIN_CONFIG, SOCKET_PATH, unix_proxy
-from harness.topology import Topology, from_record
-from harness.wait import wait_until
+from harness.lab.progress import Steps
+from harness.lab.supervisor import CONFIG_PATH, MAIN_CONFIG, SOCKET_PATH, unix_proxy
+from harness.model.topology import Topology, from_record
+from harness.lab.wait import wait_until
 from provisioners.base import Provisioner, StuckLab
 from provisioners import lab_ssh, netns_pins
 

@@ -12,8 +12,8 @@ import ipaddress
 
 import pytest
 
-from harness.setups import KUBERNETES_ROLES
-from harness.wait import wait_until
+from harness.model.setups import KUBERNETES_ROLES
+from harness.lab.wait import wait_until
 
 pytestmark = pytest.mark.requires("dns", "workloads")
 

@@ -16,11 +16,11 @@ import time
 
 import pytest
 
-from harness.pods import create_pod, delete_pod
-from harness.plugin import session_topology
-from harness.podsubnets import node_subnets
-from harness.setups import KUBERNETES_ROLES, WORKER_ROLES
-from harness.wait import wait_until
+from harness.setups.parts.workloads.pods import create_pod, delete_pod
+from harness.pytest_plugin.lab import session_topology
+from harness.setups.parts.pod_network.subnets import node_subnets
+from harness.model.setups import KUBERNETES_ROLES, WORKER_ROLES
+from harness.lab.wait import wait_until
 
 NAMESPACE = "reach"
 

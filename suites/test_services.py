@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.haproxy_config import bind_address
-from harness.wait import wait_until
+from harness.setups.parts.frontend.config import bind_address
+from harness.lab.wait import wait_until
 
 pytestmark = pytest.mark.requires("service-proxy", "workloads")
 

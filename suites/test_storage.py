@@ -10,8 +10,8 @@ import secrets
 
 import pytest
 
-from harness.pods import create_pod, delete_pod
-from harness.setups import WORKER_ROLES
+from harness.setups.parts.workloads.pods import create_pod, delete_pod
+from harness.model.setups import WORKER_ROLES
 
 pytestmark = pytest.mark.requires("nfs")
 NAMESPACE = "storage"

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.wait import wait_until
+from harness.lab.wait import wait_until
 
-from harness.setups import WORKER_ROLES
+from harness.model.setups import WORKER_ROLES
 
 
 def curl(gw, scheme: str, path: str = "/", extra: str = "") -> str:

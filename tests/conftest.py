@@ -4,7 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import procs, topology
+from harness.lab import procs
+
+from harness.model import topology
 from provisioners.netns import NETNS_DIR, NetnsProvisioner
 
 TWO_HOSTS = Path(__file__).resolve().parent / "fixtures" / "two-hosts.yaml"
