@@ -41,6 +41,9 @@ class GcReport:
 
 class Provisioner(ABC):
     name: str = "?"
+    #: what its hosts can do beyond the Host API, declared on every target
+    #: of its labs ("popen": a streaming process on a host, e.g. a capture)
+    capabilities: frozenset[str] = frozenset()
 
     def available(self) -> bool:
         """Whether this backend can make labs on this machine right now."""

@@ -176,6 +176,7 @@ def port_name(host_index: int, net_index: int) -> str:
 
 class NetnsProvisioner(Provisioner):
     name = "netns"
+    capabilities = frozenset({"popen"})  # NetnsHost.popen
 
     def __init__(self, run_dir: Path | str | None = None):
         self.run_dir = Path(run_dir or RUN_DIR)

@@ -39,14 +39,14 @@ def test_nfs_bundle_shows_the_config_the_setup_wrote(netns, tmp_path):
     """A component's collector reads the files that component writes: the
     nfs host's bundle holds the ganesha export the storage part configured."""
     from harness.model import topology
-    from harness.components import storage
+    from harness.setups.parts import storage
     from harness.setups.target import Target
     from pathlib import Path
 
     k3s = topology.load(Path(__file__).resolve().parent.parent / "fixtures" / "topologies"
                         / "k3s.yaml").only("server", "nfs")
     with netns.create(k3s) as lab:
-        storage.apply(lab, Target(lab, {"lab"}), None)
+        storage.apply(lab, Target(lab, {"lab"}))
         diagnostics.collect(lab, tmp_path)
         written = lab.host("nfs").get_file(nfs.CONFIG_PATH).decode()
         server = str(lab.host("server").address())

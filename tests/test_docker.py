@@ -220,7 +220,7 @@ def test_the_setup_applies_on_docker_hosts(lab):
     from harness import setups
     from harness.setups.parts.pod_network.subnets import node_subnets
     target = setups.apply(lab)
-    assert target.has("pod-network") or target.pod_subnets
+    assert target.has("pod-network") or target.pod_network.subnets
     agent_subnet = node_subnets(lab.topology)["agent1"][0]
     route = lab.host("server").succeed(f"ip route show {agent_subnet}")
     assert f"via {lab.host('agent1').address('srv')}" in route

@@ -48,6 +48,7 @@ class LabBackend(Protocol):
     """What a lab needs of the provisioner that made it (provisioners.base.Provisioner
     is one; the lab layer does not import the provisioners above it)."""
     name: str
+    capabilities: frozenset[str]
 
     def detach(self, lab_id: str) -> None: ...
 

@@ -172,7 +172,7 @@ def pytest_runtest_setup(item):
     missing = [cap for mark in marks for cap in mark.args if not target.has(cap)]
     if missing:
         pytest.skip(f"target lacks capability: {', '.join(missing)} "
-                    f"(setup {target.lab.topology.setup}, {target.kind} target)")
+                    f"(setup {target.lab.topology.setup}, lab target)")
 
 
 def kept_message(lab_id: str, first_host: str) -> str:

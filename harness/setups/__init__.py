@@ -11,7 +11,7 @@ def apply(lab, steps: Steps | None = None) -> Target:
     """Apply the lab's documented setup and return the Target the suites drive."""
     steps = steps or Steps()
     topology = lab.topology
-    target = Target(lab, {"lab", *topology.families})
+    target = Target(lab, {"lab", *topology.families, *lab.provisioner.capabilities})
     if topology.ssh or any(h.ssh for h in topology.hosts.values()):
         target.capabilities.add("ssh")
     for part in RECIPES[topology.setup]:

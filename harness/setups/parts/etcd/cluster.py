@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from harness.lab.net import bracketed
 from harness.lab.collectors import Collector
 from harness.lab.host import CommandFailed
 from harness.lab.supervisor import PROGRAM_DIR, ServiceError
@@ -55,10 +56,6 @@ class StaleMember(EtcdError):
     """A rejoining member cannot come up because the cluster still lists it."""
 
 
-def url_host(ip: str) -> str:
-    return f"[{ip}]" if ":" in ip else ip
-
-
 @dataclass
 class Member:
     name: str
@@ -68,14 +65,15 @@ class Member:
 
     @property
     def client_url(self) -> str:
-        return f"{self.scheme}://{url_host(self.ip)}:2379"
+        return f"{self.scheme}://{bracketed(self.ip)}:2379"
 
     @property
     def peer_url(self) -> str:
-        return f"{self.scheme}://{url_host(self.ip)}:2380"
+        return f"{self.scheme}://{bracketed(self.ip)}:2380"
 
 
 class EtcdCluster:
+    StaleMember = StaleMember  # what rejoin_without_remove raises, for suites
     def __init__(self, members: list[Member], tls: bool, token: str):
         self.members = {m.name: m for m in members}
         self.tls, self.token = tls, token

@@ -10,7 +10,7 @@ from harness.setups.parts.frontend.haproxy import HAProxyFrontend
 
 def apply(lab, target) -> None:
     hosts = [h for h in lab.hosts.values() if "frontend" in h.roles]
-    if not hosts or "dns" not in target.components:
+    if not hosts or not target.provided("dns"):
         return
     frontend = HAProxyFrontend(hosts[0], target.dns.address)
     frontend.apply({})

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+from harness.lab.net import bracketed
 from harness.lab.collectors import Collector
 from harness.setups.parts.dns.zone import pods_fqdn, service_fqdn
 
@@ -94,7 +95,7 @@ class FrontendOptions:
         if self.servicePort is not None:
             return [f"server service {service_fqdn(self.serviceName, self.namespace)}:{self.servicePort} "
                     f"check resolvers cluster init-addr none{ssl}{extra}"]
-        return [f"server lb{i} {bind_address(addr)}:{self.lbServicePort} check{ssl}{extra}"
+        return [f"server lb{i} {bracketed(addr)}:{self.lbServicePort} check{ssl}{extra}"
                 for i, addr in enumerate(self.lbAddresses, 1)]
 
     def render(self) -> str:
@@ -104,10 +105,6 @@ class FrontendOptions:
             lines.append("    option forwardfor")
         lines += [f"    {line}" for line in self.server_lines()]
         return "\n".join(lines) + "\n"
-
-
-def bind_address(ip: str) -> str:
-    return f"[{ip}]" if ":" in ip else ip
 
 
 def render_config(frontends: list[FrontendOptions], nameserver: str) -> str:
@@ -125,7 +122,7 @@ defaults
     default-server inter 1s fall 2 rise 1
 
 resolvers cluster
-    nameserver dns {bind_address(nameserver)}:53
+    nameserver dns {bracketed(nameserver)}:53
     accepted_payload_size 8192
     resolve_retries 3
     # how often the resolvers wake: hold valid (1 s) then bounds how old an

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from harness.setups.parts.frontend.config import RESOLVER_HOLD_S, STATS_SOCKET, FrontendOptions, bind_address, render_config
+from harness.setups.parts.frontend.config import RESOLVER_HOLD_S, STATS_SOCKET, FrontendOptions, render_config
 from harness.lab.host import CommandFailed
 
 if TYPE_CHECKING:
@@ -95,6 +95,3 @@ class HAProxyFrontend:
         client = client or self.host
         return client.succeed(f"curl -sS -g -m 3 http://{bind}{path}").strip()
 
-
-def bind(ip: str, port: int) -> str:
-    return f"{bind_address(ip)}:{port}"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 
 from harness.setups.parts.pod_network import bgp
 
@@ -23,9 +24,24 @@ from harness.lab.host import CommandFailed
 from harness.setups.parts.pod_network.subnets import node_subnets
 from harness.model.setups import KUBERNETES_ROLES, WORKER_ROLES
 from harness.lab.wait import wait_until
+from harness.model.topology import IPNetwork
 
 
 FORWARDING = "sysctl -qw net.ipv4.ip_forward=1 && sysctl -qw net.ipv6.conf.all.forwarding=1"
+
+
+@dataclass(frozen=True)
+class PodNetwork:
+    """What suites see of the pod network (`target.pod_network`)."""
+    #: node name -> its pod subnets (one per pod CIDR family)
+    subnets: dict[str, list[IPNetwork]]
+    #: the hosts whose roles let them reach pods directly
+    reaching_roles: frozenset[str]
+    #: the network host-gw routes go over (None: the first one both hosts share)
+    routing_network: str | None = None
+
+    def reaches_pods(self, host) -> bool:
+        return bool(set(host.roles) & self.reaching_roles)
 
 
 def host_gw(lab, target, network: str | None = None) -> None:
@@ -33,7 +49,9 @@ def host_gw(lab, target, network: str | None = None) -> None:
     via that node's address on `network` (the first shared one when None)."""
     subnets = node_subnets(lab.topology)
     apply_host_gw(lab, subnets, network)
-    target.provide("pod_subnets", subnets, "pod-network", "host-gw")
+    # seed 001: "non-Kubernetes VMs can not access the cluster network directly"
+    target.provide("pod_network", PodNetwork(subnets, KUBERNETES_ROLES, network),
+                   "pod-network", "host-gw")
 
 
 def flannel_vxlan(lab, target) -> None:
@@ -41,14 +59,18 @@ def flannel_vxlan(lab, target) -> None:
     network config and the leases in etcd, the VXLAN devices on the workers."""
     target.etcd.put(flannel.NETWORK_CONFIG_KEY, json.dumps(flannel.NETWORK_CONFIG))
     target.capabilities.add("flannel-config")
-    target.provide("pod_subnets", apply_vxlan(lab, target), "pod-network", "vxlan")
+    # seed 003: flanneld runs on the workers only, not on the master
+    target.provide("pod_network", PodNetwork(apply_vxlan(lab, target), WORKER_ROLES),
+                   "pod-network", "vxlan")
 
 
 def calico_bgp(lab, target) -> None:
     """Calico-style BGP with BIRD (stand-in for calico-node's routing)."""
     subnets = node_subnets(lab.topology)
     target.provide("bgp", apply_bgp(lab, subnets), "bgp")
-    target.provide("pod_subnets", subnets, "pod-network")
+    # the upstream router learns the pod blocks
+    target.provide("pod_network", PodNetwork(subnets, KUBERNETES_ROLES | {"router"}),
+                   "pod-network")
 
 
 def apply_host_gw(lab, subnets, network: str | None) -> None:

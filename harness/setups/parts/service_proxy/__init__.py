@@ -8,5 +8,5 @@ from harness.setups.parts.service_proxy.proxy import ServiceProxy
 def apply(lab, target, roles: frozenset[str]) -> None:
     """The proxy on every host with one of `roles` (where the seed runs kube-proxy)."""
     hosts = [h for h in lab.hosts.values() if set(h.roles) & roles]
-    if hosts and "dns" in target.components:  # ClusterIPs are allocated by the cluster DNS
-        target.provide("service-proxy", ServiceProxy(hosts), "service-proxy")
+    if hosts and target.provided("dns"):  # ClusterIPs are allocated by the cluster DNS
+        target.provide("service_proxy", ServiceProxy(hosts), "service-proxy")

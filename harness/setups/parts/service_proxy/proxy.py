@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from harness.lab.net import bracketed
 from harness.lab.collectors import Collector
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ def render_rules(services: list[ServiceEndpoints], ipv6: bool) -> str:
                      f"-m comment --comment {s.key} -j {s.chain}")
         count = len(s.endpoints)
         for i, ip in enumerate(s.endpoints):
-            target = f"[{ip}]:{s.port}" if ipv6 else f"{ip}:{s.port}"
+            target = f"{bracketed(ip)}:{s.port}"
             chance = "" if i == count - 1 else \
                 f"-m statistic --mode random --probability {1 / (count - i):.5f} "
             lines.append(f"-A {s.chain} -p tcp {chance}-j DNAT --to-destination {target}")

@@ -19,6 +19,7 @@ import shlex
 import uuid
 from dataclasses import dataclass
 
+from harness.lab.net import bracketed
 from harness.lab.collectors import Collector
 
 EXPORT_DIR = "/srv/nfs/k8s"
@@ -98,8 +99,7 @@ class Claim:
 
     def url(self, file: str = "") -> str:
         """A libnfs URL for a file in the claim (NFSv4)."""
-        host = f"[{self.server}]" if ":" in self.server else self.server
-        return f"nfs://{host}{PSEUDO_PATH}/{self.directory}/{file}?version=4"
+        return f"nfs://{bracketed(self.server)}{PSEUDO_PATH}/{self.directory}/{file}?version=4"
 
     def write_command(self, local_file: str, file: str) -> str:
         return f"nfs-cp {shlex.quote(local_file)} {shlex.quote(self.url(file))}"

@@ -8,5 +8,6 @@ from harness.setups.parts.workloads.workloads import Workloads
 
 def apply(lab, target) -> None:
     nodes = [h for h in lab.hosts.values() if set(h.roles) & WORKER_ROLES]
-    dns, proxy = target.components.get("dns"), target.components.get("service-proxy")
-    target.provide("workload", Workloads(nodes, target.pod_subnets, dns, proxy), "workloads")
+    dns = target.dns if target.provided("dns") else None
+    proxy = target.service_proxy if target.provided("service_proxy") else None
+    target.provide("workload", Workloads(nodes, target.pod_network.subnets, dns, proxy), "workloads")

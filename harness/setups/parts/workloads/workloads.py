@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from harness.setups.parts.workloads.pods import DEFAULT_PORT, Pod, create_pod, delete_pods
+from harness.setups.parts.workloads.pods import DEFAULT_PORT, Pod, create_pod, delete_pod, delete_pods
 
 if TYPE_CHECKING:
     from harness.setups.parts.dns.server import ClusterDNS
@@ -87,6 +87,14 @@ class Workloads:
             raise ValueError("no node/agent host to run pods on")
         self.nodes, self.subnets, self.dns, self.proxy = nodes, subnets, dns, proxy
         self.all: dict[tuple[str, str], Workload] = {}
+
+    def pod(self, node: Host, name: str, namespace: str, **options) -> Pod:
+        """One bare pod on `node` (no workload, not published): pods.create_pod's options."""
+        return create_pod(node, name, namespace, self.subnets[node.name], **options)
+
+    @staticmethod
+    def delete_pod(pod: Pod) -> None:
+        delete_pod(pod)
 
     def __call__(self, name: str, namespace: str = "default", port: int = DEFAULT_PORT,
                  headless: bool = False) -> Workload:
