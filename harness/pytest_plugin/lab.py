@@ -17,6 +17,8 @@ from harness.model import topology as topology_mod
 from harness.lab import terminated_handler
 
 _KEPT_LABS_KEY = pytest.StashKey[list]()
+_TOPOLOGY_KEY = pytest.StashKey[topology_mod.Topology]()
+_PREV_SIGTERM_KEY = pytest.StashKey[object]()
 
 
 def pytest_addoption(parser):
@@ -36,28 +38,28 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "requires(capability): skip unless the target has it")
     config.stash[_KEPT_LABS_KEY] = []
     try:
-        config._harness_prev_sigterm = signal.signal(signal.SIGTERM, terminated_handler())
+        config.stash[_PREV_SIGTERM_KEY] = signal.signal(signal.SIGTERM, terminated_handler())
     except ValueError:  # not in the main thread
-        config._harness_prev_sigterm = None
+        config.stash[_PREV_SIGTERM_KEY] = None
     if config.getoption("--topology"):
         # a bad topology is one clear error before anything runs
         try:
-            config._harness_topology = topology_mod.load(
+            config.stash[_TOPOLOGY_KEY] = topology_mod.load(
                 topology_mod.resolve_path(config.getoption("--topology")))
         except topology_mod.TopologyError as exc:
             raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_unconfigure(config):
-    prev = getattr(config, "_harness_prev_sigterm", None)
+    prev = config.stash.get(_PREV_SIGTERM_KEY, None)
     if prev is not None:
         signal.signal(signal.SIGTERM, prev)
 
 
 def session_topology(config) -> topology_mod.Topology:
-    topo = getattr(config, "_harness_topology", None)
+    topo = config.stash.get(_TOPOLOGY_KEY, None)
     if topo is None:
-        topo = config._harness_topology = topology_mod.load(
+        topo = config.stash[_TOPOLOGY_KEY] = topology_mod.load(
             topology_mod.resolve_path(config.getoption("--topology")))
     return topo
 

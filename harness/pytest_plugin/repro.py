@@ -10,15 +10,9 @@ import pytest
 
 from harness.lab import faults
 
-_INJECTED = pytest.StashKey[bool]()
 
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_setup(item):
-    yield  # the test's own fixtures (the lab among them) are up now
-    if item.config.stash.get(_INJECTED, False):
-        return
-    item.config.stash[_INJECTED] = True
-    target = item._request.getfixturevalue("target")
+@pytest.fixture(scope="session", autouse=True)
+def repro_faults(target):
+    """The case's faults, injected once the setup is applied, before any test."""
     for fault in json.loads(os.environ.get("HARNESS_REPRO_FAULTS", "[]")):
         print(f"harness repro: fault injected: {faults.inject(target.lab, fault)}")
