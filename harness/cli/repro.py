@@ -5,7 +5,7 @@
   description: ...
   topology: kubeadm-ha               # a name under fixtures/topologies or a file
   override: {cluster: {...}}         # merged into the topology (setup options that differ)
-  faults: [{kind: crash, host: master2}, ...]     # see harness/faults.py
+  faults: [{kind: crash, host: master2}, ...]     # see harness/lab/faults.py
   select: [suites/test_etcd.py::test_rejoin]      # pytest node ids or paths
   keyword: rejoin                    # optional: pytest -k
   expect:

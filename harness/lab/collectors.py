@@ -1,6 +1,6 @@
 """What a diagnostics collector is. Each component declares its own
 collectors beside the paths it writes (so a collector can never read a file
-the component does not write); harness.diagnostics runs them."""
+the component does not write); harness.results.diagnostics runs them."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,4 @@
-"""The k3s server's PostgreSQL datastore (seed 001), via harness.postgres:
+"""The k3s server's PostgreSQL datastore (seed 001), via postgres.py:
 initdb, a pg_hba.conf admitting the server only, postgres in the foreground
 as user postgres under supervisord; provides `target.datastore`."""
 from __future__ import annotations

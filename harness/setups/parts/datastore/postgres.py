@@ -38,11 +38,6 @@ class Datastore:
     address: str
     password: str = field(default_factory=lambda: secrets.token_urlsafe(18), repr=False)
 
-    def endpoint(self, redacted: bool = True) -> str:
-        """k3s's --datastore-endpoint."""
-        pw = "***" if redacted else self.password
-        return f"postgres://{USER}:{pw}@{self.address}:{PORT}/{DATABASE}"
-
     def query(self, client, sql: str):
         """Run `sql` as the k3s user from `client` (any lab host) with the right
         password; returns the CommandResult (refused ones fail)."""

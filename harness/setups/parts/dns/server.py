@@ -1,5 +1,5 @@
 """The lab's cluster DNS: BIND on one control-plane host, the resolver of
-every Kubernetes host and the frontend (see harness.dns_zone for the records).
+every Kubernetes host and the frontend (see zone.py for the records).
 
 Records change by RFC 2136 dynamic updates sent with BIND's own `nsupdate -l`
 on the DNS host (the local session key of `update-policy local`), never by
@@ -88,11 +88,6 @@ class ClusterDNS:
         self._update(records.nsupdate())
         self.services[key] = records
         return records
-
-    def remove_service(self, name: str, namespace: str) -> None:
-        records = self.services.pop((namespace, name), None)
-        if records:
-            self._update(records.remove())
 
     # -- queries ---------------------------------------------------------------
     def lookup(self, name: str, from_host: Host, rdtype: str = "A") -> Answer:

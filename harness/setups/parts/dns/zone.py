@@ -88,7 +88,3 @@ class ServiceRecords:
         lines += [f"update add {svc} {TTL} {rdtype(ip)} {ip}" for ip in service_ips]
         lines += [f"update add {pods} {TTL} {rdtype(ip)} {ip}" for ip in self.pod_ips]
         return "\n".join(lines + ["send", ""])
-
-    def remove(self) -> str:
-        svc, pods = service_fqdn(self.name, self.namespace), pods_fqdn(self.name, self.namespace)
-        return f"zone {ZONE}\nupdate delete {svc}\nupdate delete {pods}\nsend\n"

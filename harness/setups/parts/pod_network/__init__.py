@@ -1,10 +1,10 @@
 """The pod network, per documented setup.
 
-- k3s (seed 001): flannel host-gw on the SRV network (harness.flannel);
+- k3s (seed 001): flannel host-gw on the SRV network (flannel.py, the stand-in for flanneld);
 - centos-hardway (seed 003): flannel vxlan on the workers, leases in etcd
-  (harness.flannel);
+  (flannel.py);
 - kubeadm-ha (seed 004): Calico-style BGP with BIRD, IPv6 only, no overlay
-  (harness.bgp);
+  (bgp.py, the stand-in for calico-node);
 - fcio-k8s and nixos: host routes to every node's subnet (the host-gw data
   plane), which is what their seeds need of the pod network.
 

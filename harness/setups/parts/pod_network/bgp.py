@@ -129,17 +129,6 @@ def kernel_routes(ip_route_output: str) -> dict[str, str]:
     return out
 
 
-def protocol_states(birdc_output: str) -> dict[str, str]:
-    """protocol name -> BGP state (Established, Active, Connect ...) from
-    `birdc show protocols`."""
-    states = {}
-    for line in birdc_output.splitlines():
-        parts = line.split()
-        if len(parts) >= 6 and parts[1] == "BGP":
-            states[parts[0]] = parts[5]
-    return states
-
-
 def as_paths(birdc_all_output: str) -> dict[str, set[str]]:
     """prefix -> the AS paths of its routes, from `birdc show route all`."""
     paths: dict[str, set[str]] = {}
@@ -165,12 +154,6 @@ class BgpFabric:
 
     def birdc(self, host: str, command: str) -> str:
         return self.lab.host(host).succeed(f"birdc -s {SOCKET_PATH} {command}")
-
-    def sessions(self, host: str) -> dict[str, str]:
-        """peer host -> BGP state as BIRD on `host` sees it."""
-        names = {protocol_name(p[0]): p[0] for p in self.speakers[host].peers}
-        states = protocol_states(self.birdc(host, "show protocols"))
-        return {names[proto]: state for proto, state in states.items() if proto in names}
 
     def kernel_routes(self, host: str) -> dict[str, str]:
         """pod block -> next hop in `host`'s kernel, as BIRD installed it."""

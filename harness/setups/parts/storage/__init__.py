@@ -1,6 +1,6 @@
 """NFS persistent volumes (seed 001, the `k3s-nfs` role): nfs-ganesha on the
 nfs host, claims as nfs-subdir-external-provisioner makes them
-(harness.nfs). Provides `target.storage` and `target.claim(name, namespace)`.
+(nfs.py). Provides `target.storage` and `target.claim(name, namespace)`.
 
 Topology options: `nfs_reclaim_policy` (Delete, the StorageClass default, or
 Retain) and `nfs_archive_on_delete` (true, the chart's default).

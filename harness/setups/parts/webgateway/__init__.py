@@ -1,5 +1,5 @@
 """The webgateway's nginx on the k3s frontend (seed 001 scenario 1), via
-harness.webgateway: a self-signed certificate made here, the config checked
+nginx.py: a self-signed certificate made here, the config checked
 with `nginx -t`, nginx in the foreground under supervisord, listening on the
 frontend's public (FE) addresses. HAProxy behind it on 127.0.0.1:8000, and
 scenario 2's tcp-mode pass-through, come from the frontend component."""

@@ -1,7 +1,7 @@
 """Workloads: a named set of pods behind a service, scaled like a Deployment.
 
 The lab stands in for the Deployment controller, the scheduler and the
-endpoints controller: `scale(n)` starts or stops pods (harness.pods) spread
+endpoints controller: `scale(n)` starts or stops pods (pods.py: network namespaces standing in for kubelet pods) spread
 over the node/agent hosts, and the cluster DNS follows in the same call, as
 CoreDNS follows the endpoints. On scale-down a pod leaves DNS before it
 stops, as an endpoint is removed before its pod is killed.
