@@ -15,8 +15,10 @@ from pathlib import Path
 # the project first: this directory's provisioners.py would shadow the package
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import setups, topology  # noqa: E402
-from harness.wait import wait_until  # noqa: E402
+from harness import setups
+
+from harness.model import topology  # noqa: E402
+from harness.lab.wait import wait_until  # noqa: E402
 from provisioners.netns import NetnsProvisioner  # noqa: E402
 
 TOPOLOGIES = Path(__file__).resolve().parent.parent / "fixtures" / "topologies"

@@ -19,7 +19,7 @@ from pathlib import Path
 # the project first: this directory's provisioners.py would shadow the package
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.topology import from_dict  # noqa: E402
+from harness.model.topology import from_dict  # noqa: E402
 from provisioners.netns import NetnsProvisioner  # noqa: E402
 
 MININET = r"""

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness import topology as topology_mod  # noqa: E402
+from harness.model import topology as topology_mod  # noqa: E402
 
 MOLECULE_VENV = Path(os.environ.get("MOLECULE_VENV", "/var/cache/harness/molecule-venv"))
 MOLECULE_PACKAGES = ["molecule>=6", "molecule-plugins[docker]>=23", "ansible>=8"]

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.progress import Steps
+from harness.lab.progress import Steps
 
 if TYPE_CHECKING:
     from harness.lab import Lab, LabRecord
-    from harness.topology import Topology
+    from harness.model.topology import Topology
 
 
 class Unsupported(ValueError):
@@ -41,6 +41,9 @@ class GcReport:
 
 class Provisioner(ABC):
     name: str = "?"
+    #: what its hosts can do beyond the Host API, declared on every target
+    #: of its labs ("popen": a streaming process on a host, e.g. a capture)
+    capabilities: frozenset[str] = frozenset()
 
     def available(self) -> bool:
         """Whether this backend can make labs on this machine right now."""

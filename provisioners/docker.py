@@ -46,13 +46,13 @@ import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from harness import procs
-from harness.host import HOST_BIN_DIR, CommandResult, Host
+from harness.lab import procs
+from harness.lab.host import HOST_BIN_DIR, CommandResult, Host
 from harness.lab import LAB_ID, Lab, LabRecord, new_lab_id
-from harness.progress import Steps
-from harness.supervisor import SOCKET_PATH, unix_proxy
-from harness.topology import Topology, from_record
-from harness.wait import wait_until
+from harness.lab.progress import Steps
+from harness.lab.supervisor import SOCKET_PATH, unix_proxy
+from harness.model.topology import Topology, from_record
+from harness.lab.wait import wait_until
 from provisioners.base import Provisioner
 from provisioners import exec_rpc, lab_ssh
 from provisioners.netns import etc_hosts

@@ -6,10 +6,10 @@ from __future__ import annotations
 import xmlrpc.client
 from typing import TYPE_CHECKING
 
-from harness.supervisor import SOCKET_PATH
+from harness.lab.supervisor import SOCKET_PATH
 
 if TYPE_CHECKING:
-    from harness.host import Host
+    from harness.lab.host import Host
 
 #: runs inside a host: one XML-RPC request from stdin to supervisord's socket
 RPC_RELAY = f"""

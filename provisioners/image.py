@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from harness.progress import Steps
+from harness.lab.progress import Steps
 
 SUITE = "bookworm"
 REPOSITORY = "harness-host"
@@ -138,7 +138,7 @@ def build_rootfs(tag: str, mirror: str, packages: tuple[str, ...], steps: Steps)
             run(["debootstrap", "--variant=minbase", f"--include={','.join(packages)}",
                  SUITE, str(root), mirror], "debootstrap")
         with steps.step("harness boot script, supervisord config, apt cache cleaned"):
-            from harness.supervisor import CONFIG_PATH, MAIN_CONFIG
+            from harness.lab.supervisor import CONFIG_PATH, MAIN_CONFIG
             (root / BOOT_PATH.lstrip("/")).write_text(BOOT_SCRIPT)
             (root / BOOT_PATH.lstrip("/")).chmod(0o755)
             (root / CONFIG_PATH.lstrip("/")).write_text(MAIN_CONFIG)
@@ -186,29 +186,3 @@ def build_docker_image(client, packages: tuple[str, ...] = PACKAGES, mirror: str
         if not client.images.list(name=tag):
             raise ImageError(f"docker import did not make {tag}: {resp}")
     return tag
-
-
-def cmd_build(args) -> int:
-    """`harness image build`: make (or confirm) the host image in the docker engine."""
-    import docker
-
-    from harness.progress import rich_reporter
-    client = docker.DockerClient(base_url=args.docker_host) if args.docker_host else docker.from_env()
-    try:
-        mirror = args.mirror or apt_mirror()
-        tag = build_docker_image(client, mirror=mirror, steps=Steps(rich_reporter()),
-                                 force=args.force)
-    except (ImageError, docker.errors.DockerException) as exc:
-        raise SystemExit(f"harness: image build failed: {exc}") from None
-    print(tag)
-    return 0
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("image", help="the host image of the docker and libvirt provisioners")
-    image_sub = p.add_subparsers(dest="image_command", required=True, metavar="ACTION")
-    build = image_sub.add_parser("build", help="debootstrap Debian 12 + packages, import into docker")
-    build.add_argument("--mirror", help="Debian mirror (default: the one apt uses here)")
-    build.add_argument("--docker-host", help="engine address (default: DOCKER_HOST)")
-    build.add_argument("--force", action="store_true", help="rebuild even if the tag exists")
-    build.set_defaults(func=cmd_build)

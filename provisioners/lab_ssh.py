@@ -13,8 +13,8 @@ import shlex
 import subprocess
 from pathlib import Path
 
-from harness.topology import Topology
-from harness.wait import wait_until
+from harness.model.topology import Topology
+from harness.lab.wait import wait_until
 
 SSHD_CONFIG = """\
 # written by the harness

@@ -39,12 +39,12 @@ from pathlib import Path
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
-from harness import procs
-from harness.host import CommandResult, Host
+from harness.lab import procs
+from harness.lab.host import CommandResult, Host
 from harness.lab import LAB_ID, Lab, LabRecord, new_lab_id
-from harness.progress import Steps
-from harness.topology import Topology, from_record
-from harness.wait import WaitTimeout, wait_until
+from harness.lab.progress import Steps
+from harness.model.topology import Topology, from_record
+from harness.lab.wait import WaitTimeout, wait_until
 from provisioners import exec_rpc, lab_ssh
 from provisioners.base import Provisioner, Unsupported
 from provisioners.image import CACHE_DIR, PACKAGES, apt_mirror, build_rootfs, image_tag, run

@@ -27,13 +27,13 @@ from pathlib import Path
 
 from pyroute2 import IPRoute
 
-from harness import procs
-from harness.host import HOST_BIN_DIR, CommandResult, Host
+from harness.lab import procs
+from harness.lab.host import HOST_BIN_DIR, CommandResult, Host
 from harness.lab import LAB_ID, Lab, LabRecord, new_lab_id
-from harness.progress import Steps
-from harness.supervisor import CONFIG_PATH, MAIN_CONFIG, SOCKET_PATH, unix_proxy
-from harness.topology import Topology, from_record
-from harness.wait import wait_until
+from harness.lab.progress import Steps
+from harness.lab.supervisor import CONFIG_PATH, MAIN_CONFIG, SOCKET_PATH, unix_proxy
+from harness.model.topology import Topology, from_record
+from harness.lab.wait import wait_until
 from provisioners.base import Provisioner, StuckLab
 from provisioners import host_cgroups, lab_ssh, netns_pins
 
@@ -199,6 +199,7 @@ def port_name(host_index: int, net_index: int) -> str:
 
 class NetnsProvisioner(Provisioner):
     name = "netns"
+    capabilities = frozenset({"popen"})  # NetnsHost.popen
 
     def __init__(self, run_dir: Path | str | None = None):
         self.run_dir = Path(run_dir or RUN_DIR)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import jinja2
 
-from harness import history
-from harness.diagnostics import redact
-from harness.setups import SETUPS
+from reports import history
+from harness.results.diagnostics import redact
+from harness.model.setups import SETUPS
 from reports import matrix, plots
 
 REPORT_FILE = "index.html"

@@ -12,8 +12,7 @@ import ipaddress
 
 import pytest
 
-from harness.setups import KUBERNETES_ROLES
-from harness.wait import wait_until
+from harness.lab.wait import wait_until
 
 pytestmark = pytest.mark.requires("dns", "workloads")
 
@@ -22,7 +21,7 @@ DNS_FOLLOW_S = 1.0
 
 
 def kubernetes_hosts(target):
-    return [h for h in target.lab.hosts.values() if set(h.roles) & KUBERNETES_ROLES]
+    return target.cluster_hosts
 
 
 @pytest.fixture(scope="module")

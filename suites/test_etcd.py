@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from harness.wait import wait_until
+from harness.lab.wait import wait_until
 
 pytestmark = pytest.mark.requires("etcd")
 
@@ -80,12 +80,11 @@ def test_seed_004_rejoin_keeps_the_data(etcd, record_property):
 
 @pytest.mark.requires("etcd-quorum")
 def test_seed_004_rejoin_without_removing_the_stale_member_is_reported(etcd, record_property):
-    from harness.etcd_cluster import StaleMember
     name = list(etcd.members)[-1]
     bound = 10.0
     start = time.monotonic()
     try:
-        with pytest.raises(StaleMember) as failure:
+        with pytest.raises(etcd.StaleMember) as failure:
             etcd.rejoin_without_remove(name, within=bound)
         took = time.monotonic() - start
         record_property("stale_member_reported_s", round(took, 3))

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from harness.wait import wait_until
+from harness.lab.wait import wait_until
 
 pytestmark = pytest.mark.requires("haproxy", "workloads")
 

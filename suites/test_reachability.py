@@ -16,87 +16,41 @@ import time
 
 import pytest
 
-from harness.pods import create_pod, delete_pod
-from harness.plugin import session_topology
-from harness.podsubnets import node_subnets
-from harness.setups import KUBERNETES_ROLES, WORKER_ROLES
-from harness.wait import wait_until
+from harness.lab.net import bracketed
+from harness.lab.wait import wait_until
 
 NAMESPACE = "reach"
 
 
-def pod_nodes(topology) -> list[str]:
-    """The first two pod-hosting workers (or the only one)."""
-    names = [n for n in node_subnets(topology, WORKER_ROLES)]
-    return names[:2]
-
-
-def allowed_from_host(topology, host: str) -> bool:
-    """Who may reach pods directly: hosts of the cluster network (nodes with a
-    pod subnet, the frontend / webgateway) and, with BGP, the router that
-    learns the pod blocks. Everyone else is denied."""
-    roles = set(topology.hosts[host].roles)
-    if topology.setup == "centos-hardway":
-        # seed 003: flanneld runs on the workers only, not on the master
-        return bool(roles & WORKER_ROLES)
-    if "router" in roles:
-        return topology.setup == "kubeadm-ha"
-    return bool(roles & KUBERNETES_ROLES)
-
-
-def matrix(topology) -> list[tuple[str, str, bool]]:
-    """(source, destination pod, expect allowed). Pods: a and b on the first
-    node, c on the second; hosts are `host:<name>`."""
-    nodes = pod_nodes(topology)
-    cases = [("pod:a", "pod:b", True)]
-    if len(nodes) > 1:
-        cases += [("pod:a", "pod:c", True), ("pod:c", "pod:a", True)]
-    for name in topology.hosts:
-        if name == nodes[0]:
-            continue
-        cases.append((f"host:{name}", "pod:a", allowed_from_host(topology, name)))
-    return cases
-
-
-def pytest_generate_tests(metafunc):
-    if "case" in metafunc.fixturenames:
-        cases = matrix(session_topology(metafunc.config))
-        metafunc.parametrize("case", cases, ids=[
-            f"{s}->{d}:{'allow' if a else 'deny'}" for s, d, a in cases])
+#: pods a and b on the first worker, c on the second (or the only one)
+PLACEMENT = {"a": 0, "b": 0, "c": 1}
 
 
 @pytest.fixture(scope="module")
-def pods(lab, target):
-    nodes = pod_nodes(lab.topology)
-    placement = {"a": nodes[0], "b": nodes[0], "c": nodes[-1]}
+def pods(target):
+    nodes = target.workers[:2]
     made = {}
     try:
-        for name, node in placement.items():
-            made[name] = create_pod(lab.host(node), name, NAMESPACE, target.pod_subnets[node])
+        for name, index in PLACEMENT.items():
+            made[name] = target.workload.pod(nodes[min(index, len(nodes) - 1)], name, NAMESPACE)
         for pod in made.values():
             wait_until(lambda: pod.run(f"ss -Hltn 'sport = :{pod.port}' | grep -q .").ok,
                        f"pod {pod.name} to listen on {pod.port}", timeout=20)
         yield made
     finally:
         for pod in made.values():
-            delete_pod(pod)
+            target.workload.delete_pod(pod)
 
 
 def url(pod) -> str:
-    ip = ipaddress.ip_address(pod.ips[0])
-    return f"http://{'[%s]' % ip if ip.version == 6 else ip}:{pod.port}/"
+    return f"http://{bracketed(pod.ips[0])}:{pod.port}/"
 
 
 def fetch(source, pod):
     return source.run(f"curl -sS -m 3 {url(pod)}", timeout=10)
 
 
-@pytest.mark.requires("pod-network")
-def test_reachability(case, lab, pods):
-    source_name, dest_name, allowed = case
-    dest = pods[dest_name.split(":")[1]]
-    kind, name = source_name.split(":")
-    source = pods[name] if kind == "pod" else lab.host(name)
+def assert_reachability(source_name: str, source, dest, allowed: bool) -> None:
     result = fetch(source, dest)
     reached = result.ok and result.stdout.strip() == dest.name
     if allowed:
@@ -106,17 +60,40 @@ def test_reachability(case, lab, pods):
                                f"network must be closed to it (answer: {result.stdout.strip()!r})")
 
 
+@pytest.mark.requires("pod-network")
+@pytest.mark.parametrize("source, dest", [("a", "b"), ("a", "c"), ("c", "a")],
+                         ids=["pod:a->pod:b", "pod:a->pod:c", "pod:c->pod:a"])
+def test_pod_reaches_pod(source, dest, pods):
+    """Pods reach each other on the same node and across nodes."""
+    if pods[source].node is pods[dest].node and {source, dest} != {"a", "b"}:
+        pytest.skip("needs two workers")
+    assert_reachability(f"pod:{source}", pods[source], pods[dest], True)
+
+
+@pytest.mark.requires("pod-network")
+def test_host_reaches_pods_only_on_the_cluster_network(host_name, target, pods):
+    """Hosts of the cluster network (nodes with a pod subnet, the frontend /
+    webgateway; with BGP, the router that learns the pod blocks) reach pods
+    directly; everyone else is denied (seed 001: "non-Kubernetes VMs can not
+    access the cluster network directly")."""
+    dest = pods["a"]
+    if host_name == dest.node.name:
+        pytest.skip(f"{host_name} hosts the pod")
+    host = target.lab.host(host_name)
+    assert_reachability(f"host:{host_name}", host, dest, target.pod_network.reaches_pods(host))
+
+
 @pytest.mark.requires("host-gw")
 def test_host_gw_routes_are_the_other_nodes_subnets(lab, target, host_name):
     """seed 001, flannel host-gw on the SRV network: each cluster host routes
     exactly the other nodes' subnets, each via that node's SRV address."""
     topology = lab.topology
     host = lab.host(host_name)
-    if not set(host.roles) & KUBERNETES_ROLES:
+    if host not in target.cluster_hosts:
         pytest.skip(f"{host_name} has no Kubernetes role")
-    network = "srv" if topology.setup == "k3s" else None
+    network = target.pod_network.routing_network
     expected = {}
-    for node, subnets in target.pod_subnets.items():
+    for node, subnets in target.pod_network.subnets.items():
         if node == host_name:
             continue
         net = network or next(n for n in topology.hosts[node].addresses if n in host.spec.addresses)
@@ -134,7 +111,7 @@ def test_host_gw_routes_are_the_other_nodes_subnets(lab, target, host_name):
     assert routes == expected
 
 
-@pytest.mark.requires("vxlan")
+@pytest.mark.requires("vxlan", "popen")
 def test_vxlan_on_the_wire(lab, pods):
     """seed 003: cross-node pod traffic is VXLAN, UDP 8472, VNI 1."""
     a, c = pods["a"], pods["c"]
@@ -197,7 +174,7 @@ def test_node_down_withdraws_its_route_within_hold_time_and_it_comes_back(lab, t
 def test_flannel_subnet_leases_are_in_etcd(lab, target):
     """seed 003: each node's lease under /atomic.io/network/subnets/, keyed
     like 10.241.60.0-24, naming the node's public IP and its flannel.1 VTEP."""
-    etcd, subnets = target.etcd, target.pod_subnets
+    etcd, subnets = target.etcd, target.pod_network.subnets
     listed = etcd.etcdctl("get --prefix --keys-only /atomic.io/network/subnets/")
     assert listed.ok, listed.summary()
     expected = {f"/atomic.io/network/subnets/{s.network_address}-{s.prefixlen}": node

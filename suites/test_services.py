@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.haproxy_config import bind_address
-from harness.wait import wait_until
+from harness.lab.net import bracketed
+from harness.lab.wait import wait_until
 
 pytestmark = pytest.mark.requires("service-proxy", "workloads")
 
@@ -23,7 +23,7 @@ TRIES = 30
 
 def proxy_hosts(target):
     """The hosts the setup's documents run kube-proxy on."""
-    return target.components["service-proxy"].hosts
+    return target.service_proxy.hosts
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def answers(client, ip: str, port: int, tries: int = TRIES) -> dict[str, int]:
     """Which pod answered how often, over `tries` new connections from
     `client` (a host or a pod)."""
     result = client.run(
-        f"for i in $(seq {tries}); do out=$(curl -sS -g -m 3 http://{bind_address(ip)}:{port}/ 2>&1) "
+        f"for i in $(seq {tries}); do out=$(curl -sS -g -m 3 http://{bracketed(ip)}:{port}/ 2>&1) "
         "|| out=\"(failed) $out\"; echo \"$out\"; done")
     assert result.ok, result.summary()
     counts: dict[str, int] = {}
@@ -73,7 +73,7 @@ def test_service_ip_follows_scaling_and_refuses_without_pods(target, app):
         [only] = app.pods
         assert answers(host, app.cluster_ip, PORT, tries=8) == {only.name: 8}
         app.scale(0)
-        refused = host.run(f"curl -sS -g -m 3 http://{bind_address(app.cluster_ip)}:{PORT}/")
+        refused = host.run(f"curl -sS -g -m 3 http://{bracketed(app.cluster_ip)}:{PORT}/")
         assert refused.rc == 7, f"with no pods the Service IP should refuse at once: {refused}"
     finally:
         app.scale(3)
@@ -86,7 +86,7 @@ def test_frontend_service_port_forwards_through_the_service_ip(target, app):
     host = frontend.host
     ip = next(host.address(net, fam) for net in host.spec.addresses for fam in ("ipv4", "ipv6")
               if host.spec.addresses[net].get(fam))
-    listen = f"{bind_address(ip)}:8001"
+    listen = f"{bracketed(ip)}:8001"
     frontend.configure("svc-suite", binds=[listen], servicePort=PORT)
     try:
         pods = {p.name for p in app.pods}

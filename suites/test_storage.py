@@ -10,8 +10,6 @@ import secrets
 
 import pytest
 
-from harness.pods import create_pod, delete_pod
-from harness.setups import WORKER_ROLES
 
 pytestmark = pytest.mark.requires("nfs")
 NAMESPACE = "storage"
@@ -20,16 +18,15 @@ PV_DIR = re.compile(r"^(?P<ns>[a-z0-9-]+?)-(?P<pvc>[a-z0-9-]+)-pvc-[0-9a-f]{8}(-
 
 @pytest.fixture(scope="module")
 def two_pods(lab, target):
-    nodes = [h for h in lab.hosts.values() if set(h.roles) & WORKER_ROLES][:2]
+    nodes = target.workers[:2]
     pods = []
     try:
         for i, node in enumerate(nodes):
-            pods.append(create_pod(node, f"nfs{i}", NAMESPACE, target.pod_subnets[node.name],
-                                   command="sleep infinity"))
+            pods.append(target.workload.pod(node, f"nfs{i}", NAMESPACE, command="sleep infinity"))
         yield pods
     finally:
         for pod in pods:
-            delete_pod(pod)
+            target.workload.delete_pod(pod)
 
 
 def write(pod, claim, file: str, data: bytes) -> None:

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.wait import wait_until
+from harness.lab.wait import wait_until
 
-from harness.setups import WORKER_ROLES
 
 
 def curl(gw, scheme: str, path: str = "/", extra: str = "") -> str:
@@ -109,7 +108,7 @@ def test_datastore_accepts_the_server(target):
 @pytest.mark.requires("datastore")
 def test_datastore_refuses_agents_and_frontend(lab, target):
     store = target.datastore
-    others = [h for h in lab.hosts.values() if set(h.roles) & (WORKER_ROLES | {"frontend"})]
+    others = target.workers + [h for h in target.hosts if "frontend" in h.roles]
     assert others
     for host in others:
         result = store.query(host, "select 1")

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import procs, topology
+from harness.lab import procs
+from harness.model import topology
 from provisioners import host_cgroups
 from provisioners.netns import NETNS_DIR, NetnsProvisioner
 

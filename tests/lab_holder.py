@@ -6,7 +6,7 @@ context manager, as a pytest session sits inside its lab fixture.
 import sys
 import time
 
-from harness import topology
+from harness.model import topology
 from harness.lab import sigterm_as_interrupt
 from provisioners.netns import NetnsProvisioner
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import topology  # noqa: E402
+from harness.model import topology  # noqa: E402
 from provisioners import netns_pins  # noqa: E402
 from provisioners.base import StuckLab  # noqa: E402
 from provisioners.netns import NetnsProvisioner  # noqa: E402

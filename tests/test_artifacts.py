@@ -22,7 +22,7 @@ import pytest
 from harness import artifacts
 from harness.artifacts import build as build_mod, importer, spec, store
 from harness.cli import main as harness_main
-from harness.wait import wait_until
+from harness.lab.wait import wait_until
 
 K8S = spec.required_version("kubernetes", "k8s.io/kubernetes")
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import time
 
-from harness import diagnostics, nfs
+from harness.results import diagnostics
+
+from harness.setups.parts.storage import nfs
 
 
 def test_a_hung_host_is_reported_and_does_not_hold_the_bundle(small_lab, tmp_path):
@@ -36,15 +38,15 @@ def test_a_hung_host_is_reported_and_does_not_hold_the_bundle(small_lab, tmp_pat
 def test_nfs_bundle_shows_the_config_the_setup_wrote(netns, tmp_path):
     """A component's collector reads the files that component writes: the
     nfs host's bundle holds the ganesha export the storage part configured."""
-    from harness import topology
-    from harness.components import storage
-    from harness.target import Target
+    from harness.model import topology
+    from harness.setups.parts import storage
+    from harness.setups.target import Target
     from pathlib import Path
 
     k3s = topology.load(Path(__file__).resolve().parent.parent / "fixtures" / "topologies"
                         / "k3s.yaml").only("server", "nfs")
     with netns.create(k3s) as lab:
-        storage.apply(lab, Target(lab, {"lab"}), None)
+        storage.apply(lab, Target(lab, {"lab"}))
         diagnostics.collect(lab, tmp_path)
         written = lab.host("nfs").get_file(nfs.CONFIG_PATH).decode()
         server = str(lab.host("server").address())

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.topology import from_dict
-from harness.wait import wait_until
+from harness.model.topology import from_dict
+from harness.lab.wait import wait_until
 
 docker = pytest.importorskip("docker")
 
@@ -179,7 +179,7 @@ def test_second_lab_of_same_topology_runs_side_by_side(provisioner, topo, lab):
 def test_gc_removes_a_lab_whose_owner_was_killed_and_keeps_a_detached_one(provisioner, topo):
     child = textwrap.dedent(f"""
         import os
-        from harness.topology import from_dict
+        from harness.model.topology import from_dict
         from provisioners.docker import {type(provisioner).__name__} as Provisioner
         lab = Provisioner().create(from_dict({SMALL!r}, source="child"))
         if os.environ.get("DETACH"):
@@ -218,9 +218,9 @@ def test_the_setup_applies_on_docker_hosts(lab):
     """The same components run on containers as on the netns lab: the pod
     network's routes lead from the server to the agent's pod subnet."""
     from harness import setups
-    from harness.podsubnets import node_subnets
+    from harness.setups.parts.pod_network.subnets import node_subnets
     target = setups.apply(lab)
-    assert target.has("pod-network") or target.pod_subnets
+    assert target.has("pod-network") or target.pod_network.subnets
     agent_subnet = node_subnets(lab.topology)["agent1"][0]
     route = lab.host("server").succeed(f"ip route show {agent_subnet}")
     assert f"via {lab.host('agent1').address('srv')}" in route

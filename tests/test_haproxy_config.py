@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from harness.haproxy_config import FrontendConfigError, FrontendOptions, render_config
+from harness.setups.parts.frontend.config import FrontendConfigError, FrontendOptions, render_config
 
 BASE = {"binds": ["127.0.0.1:8000"], "podPort": 8888}
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.topology import from_dict
+from harness.model.topology import from_dict
 
 pytest.importorskip("libvirt")
 

@@ -3,11 +3,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import procs
+from harness.lab import procs
 
-from harness.host import CommandFailed
-from harness.supervisor import ServiceError
-from harness.wait import WaitTimeout, wait_until
+from harness.lab.host import CommandFailed
+from harness.lab.supervisor import ServiceError
+from harness.lab.wait import WaitTimeout, wait_until
 
 
 def test_host_has_its_own_identity_and_private_dirs(small_lab):

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import bgp, flannel
-from harness.podsubnets import capacity, node_subnets
-from harness.topology import from_dict, load
+from harness.setups.parts.pod_network import bgp
+
+from harness.setups.parts.pod_network import flannel
+from harness.setups.parts.pod_network.subnets import capacity, node_subnets
+from harness.model.topology import from_dict, load
 
 TOPOLOGIES = Path(__file__).resolve().parent.parent / "fixtures" / "topologies"
 HARNESS = Path(sys.executable).parent / "harness"

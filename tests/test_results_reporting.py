@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import repro, results
+from harness import results
+
+from harness.cli import repro
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "tests/fixtures/topologies/tiny.yaml"

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import topology
-from harness.topology import TopologyError
+from harness.model import topology
+from harness.model.topology import TopologyError
 
 TOPOLOGIES = Path(__file__).resolve().parent.parent / "fixtures" / "topologies"
 BASE = yaml.safe_load((TOPOLOGIES / "fcio-k8s.yaml").read_text())

@@ -7,8 +7,8 @@ from pathlib import Path
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from harness import topology
-from harness.topology import TopologyError
+from harness.model import topology
+from harness.model.topology import TopologyError
 
 TOPOLOGIES = Path(__file__).resolve().parent.parent / "fixtures" / "topologies"
 SHIPPED = {p.name: yaml.safe_load(p.read_text()) for p in sorted(TOPOLOGIES.glob("*.yaml"))}

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Iterator
 
 from harness.artifacts import images, spec, store
-from harness.progress import Steps
+from harness.lab.progress import Steps
 
 #: the environment of every `go build`; part of the cache key
 BUILD_ENV = {"CGO_ENABLED": "0", "GOTOOLCHAIN": "local"}

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.artifacts import build as build_mod, importer, store
-from harness.progress import Steps, rich_reporter
+from harness.lab.progress import Steps, rich_reporter
 
 out = Console(emoji=False, highlight=False)
 

@@ -16,10 +16,10 @@ from harness.kube import kubeconfig
 from harness.kube.layout import (ADMIN_KUBECONFIG, APISERVER_PORT, K8S_DIR, PKI_DIR,
                                  kubernetes_service_ip, url_host)
 from harness.kube.pki import Certificate, Pki
-from harness.wait import wait_until
+from harness.lab.wait import wait_until
 
 if TYPE_CHECKING:
-    from harness.host import Host
+    from harness.lab.host import Host
 
 ETCD_DATA = "/var/lib/etcd"
 #: the components that talk to the apiserver as clients, with their identity

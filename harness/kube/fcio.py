@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from harness import artifacts
-from harness.host import HOST_BIN_DIR
+from harness.lab.host import HOST_BIN_DIR
 from harness.kube import control_plane, dns, make_kubeconfig, network, node, pki as pki_mod
 from harness.kube.layout import ADMIN_KUBECONFIG, cluster_dns_ip
-from harness.progress import Steps
-from harness.wait import wait_until
+from harness.lab.progress import Steps
+from harness.lab.wait import wait_until
 
 if TYPE_CHECKING:
-    from harness.host import Host
+    from harness.lab.host import Host
     from harness.lab import Lab
 
 #: seed 000 era: Kubernetes 1.21 shipped CoreDNS 1.8

@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from harness.host import HOST_BIN_DIR
+from harness.lab.host import HOST_BIN_DIR
 from harness.kube import templates
 from harness.kube.layout import ADMIN_KUBECONFIG, PKI_DIR
 from harness.kube.pki import SIGNING
 
 if TYPE_CHECKING:
-    from harness.host import Host
+    from harness.lab.host import Host
 
 COMMAND = "kubernetes-make-kubeconfig"
 

@@ -15,7 +15,7 @@ from harness.kube.layout import CNI_CONF_DIR, K8S_DIR
 from harness.kube.pki import Certificate, Pki
 
 if TYPE_CHECKING:
-    from harness.host import Host
+    from harness.lab.host import Host
 
 CERTIFICATE = Certificate("flannel", "flannel", "client")
 NET_CONF = "/etc/kube-flannel/net-conf.json"

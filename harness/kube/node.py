@@ -29,7 +29,7 @@ from harness.kube.layout import CNI_CONF_DIR, CONTAINERD_SOCKET, K8S_DIR, PKI_DI
 from harness.kube.pki import Certificate, Pki
 
 if TYPE_CHECKING:
-    from harness.host import Host
+    from harness.lab.host import Host
 
 #: image name by the binary it holds: the names the components pull
 IMAGES = {image.binary: image.ref for image in spec.IMAGES}

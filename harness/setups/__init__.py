@@ -1,76 +1,20 @@
-"""The documented setups (one per seed in ../shared/seeds) and what each
-requires of a topology.
-
-The role rules are quoted from the seeds:
-- fcio-k8s (seed 000): "There must be exactly one VM per project with the
-  master role", "There must be at least one node per project".
-- k3s (seed 001): one k3s server (changing it "is not supported"), agents
-  ("One node will be sufficient to get started"), a frontend running the
-  webgateway, optional NFS VMs.
-- nixos (seed 002): roles master/node; "Multi-master (HA) clusters are not
-  supported by the easyCerts module."
-- centos-hardway (seed 003): "1 master and 2 workers" to start.
-- kubeadm-ha (seed 004): control planes and workers, "All k8s clusters are
-  IPv6 only", BGP "peering with an upstream router".
-"""
+"""Applying a setup: its recipe (harness/setups/recipes.py), part by part,
+to a lab, giving the Target the suites drive."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-#: roles a host may carry, as the seeds name them
-KNOWN_ROLES = ("master", "server", "node", "agent", "frontend", "nfs", "router")
-#: roles that make a host part of the Kubernetes cluster network
-KUBERNETES_ROLES = frozenset({"master", "server", "node", "agent", "frontend"})
-CONTROL_PLANE_ROLES = frozenset({"master", "server"})
-WORKER_ROLES = frozenset({"node", "agent"})
+from harness.lab.progress import Steps
+from harness.setups.recipes import RECIPES
+from harness.setups.target import Target
 
 
-@dataclass(frozen=True)
-class SetupSpec:
-    name: str
-    seed: str
-    #: role -> (minimum, maximum or None)
-    role_counts: dict[str, tuple[int, int | None]]
-    ipv6_only: bool = False
-    odd_roles: frozenset[str] = field(default_factory=frozenset)
-
-    @property
-    def roles(self) -> frozenset[str]:
-        return frozenset(self.role_counts)
-
-
-SETUPS: dict[str, SetupSpec] = {
-    spec.name: spec
-    for spec in (
-        SetupSpec("fcio-k8s", "000", {"master": (1, 1), "node": (1, None), "frontend": (0, None)}),
-        SetupSpec("k3s", "001", {"server": (1, 1), "agent": (1, None), "frontend": (0, None),
-                                 "nfs": (0, None)}),
-        SetupSpec("nixos", "002", {"master": (1, 1), "node": (1, None)}),
-        SetupSpec("centos-hardway", "003", {"master": (1, 1), "node": (1, None)}),
-        SetupSpec("kubeadm-ha", "004", {"master": (1, None), "node": (1, None), "router": (1, 1)},
-                  ipv6_only=True, odd_roles=frozenset({"master"})),
-    )
-}
-
-
-def apply(lab, steps=None):
-    """Apply the lab's documented setup and return the Target the suites drive.
-
-    Each module in harness.components contributes what its part of the setup
-    is (etcd, DNS, pod network, workloads, frontend, storage ...) in the
-    order given by its ORDER; a module does nothing for setups it has no part in.
-    """
-    from harness.components import ordered
-    from harness.progress import Steps
-    from harness.target import Target
-
+def apply(lab, steps: Steps | None = None) -> Target:
+    """Apply the lab's documented setup and return the Target the suites drive."""
     steps = steps or Steps()
     topology = lab.topology
-    target = Target(lab, {"lab", *topology.families})
+    target = Target(lab, {"lab", *topology.families, *lab.provisioner.capabilities})
     if topology.ssh or any(h.ssh for h in topology.hosts.values()):
         target.capabilities.add("ssh")
-    for component in ordered():
-        if component.applies_to(topology):
-            with steps.step(f"{topology.setup}: {component.NAME}"):
-                component.apply(lab, target, steps)
+    for part in RECIPES[topology.setup]:
+        with steps.step(f"{topology.setup}: {part.name}"):
+            part.apply(lab, target, **part.options)
     return target

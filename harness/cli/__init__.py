@@ -1,0 +1,237 @@
+"""The `harness` command: bring labs up and down, look into them, clean up."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from rich.table import Table
+
+import provisioners
+from provisioners.base import StuckLab, Unsupported
+from harness.cli import doctor, image
+from harness.cli.output import CliError, err, out
+from harness.model import topology as topology_mod
+from harness.lab import Terminated, sigterm_as_interrupt
+from harness.lab.progress import Steps, rich_reporter
+
+
+
+def find_lab(lab_id: str):
+    """The Lab with that id, whichever provisioner made it."""
+    for prov in provisioners.all_available():
+        if any(r.id == lab_id for r in prov.list()):
+            try:
+                return prov.attach(lab_id)
+            except LookupError as exc:
+                raise CliError(str(exc)) from None
+    raise CliError(f"no lab {lab_id!r} on this machine (`harness status` lists the labs)")
+
+
+def cmd_up(args) -> int:
+    try:
+        topo = topology_mod.load(topology_mod.resolve_path(args.topology))
+        prov = provisioners.get(args.provisioner)
+    except (topology_mod.TopologyError, provisioners.UnknownProvisioner) as exc:
+        raise CliError(str(exc)) from None
+    steps = Steps(rich_reporter(err))
+    try:
+        lab = prov.create(topo, ssh=args.ssh, steps=steps)
+    except Unsupported as exc:
+        raise CliError(str(exc)) from None
+    try:
+        if args.apply:
+            from harness import setups
+            target = setups.apply(lab, steps)
+            err.print(f"setup {topo.setup} applied: {', '.join(sorted(target.capabilities))}")
+        lab.detach()
+    except BaseException:
+        lab.destroy()
+        raise
+    out.print(f"lab [bold]{lab.id}[/bold] is up ({topo.name}, {prov.name}, "
+              f"{len(lab.hosts)} hosts)")
+    table = Table("host", "roles", "addresses", "reach it with")
+    for host in lab.hosts.values():
+        addrs = " ".join(str(a) for fams in host.spec.addresses.values() for a in fams.values())
+        table.add_row(host.name, ",".join(host.roles) or "-", addrs,
+                      f"harness shell {lab.id} {host.name}")
+    out.print(table)
+    out.print(f"remove it with: harness down {lab.id}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    records = [(prov, r) for prov in provisioners.all_available() for r in prov.list()]
+    if args.lab:
+        records = [(p, r) for p, r in records if r.id == args.lab]
+        if not records:
+            raise CliError(f"no lab {args.lab!r} on this machine")
+    if not records:
+        out.print("no labs")
+        return 0
+    for prov, rec in records:
+        owner = ("detached" if rec.owner_pid is None else
+                 f"owned by pid {rec.owner_pid}" + ("" if rec.owner_alive else " (gone: gc removes it)"))
+        state = "" if rec.complete else " [red]incomplete[/red]"
+        out.print(f"[bold]{rec.id}[/bold]  {rec.provisioner}  topology {rec.topology}  {owner}{state}")
+        if not rec.complete:
+            continue
+        lab = prov.attach(rec.id)
+        table = Table("host", "roles", "addresses", "services")
+        for host in lab.hosts.values():
+            addrs = " ".join(f"{net}:{a}" for net, fams in host.spec.addresses.items()
+                             for a in fams.values())
+            try:
+                services = ", ".join(f"{n}={s}" for n, s in sorted(host.services().items())) or "-"
+            except Exception as exc:  # noqa: BLE001 - a crashed host still gets listed
+                services = f"[red]supervisor unreachable ({type(exc).__name__})[/red]"
+            table.add_row(host.name, ",".join(host.roles) or "-", addrs, services)
+        out.print(table)
+    return 0
+
+
+def cmd_exec(args) -> int:
+    host = find_lab(args.lab).host(args.host)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        raise CliError("exec needs a command after --")
+    result = host.exec(command, timeout=None)
+    sys.stdout.write(result.stdout)
+    sys.stderr.write(result.stderr)
+    return result.rc
+
+
+def cmd_shell(args) -> int:
+    argv = find_lab(args.lab).host(args.host).shell_argv()
+    os.execvp(argv[0], argv)
+
+
+def cmd_down(args) -> int:
+    if args.all == bool(args.labs):
+        raise CliError("down needs lab ids or --all (not both)")
+    if args.all:
+        return report_gc(everything=True, verb="down --all")
+    labs = [find_lab(lab_id) for lab_id in args.labs]   # every id checked before any goes
+    stuck = []
+    for lab in labs:
+        try:
+            lab.destroy()
+        except StuckLab as exc:
+            stuck.append(exc)
+            continue
+        out.print(f"lab {lab.id} removed")
+    return report_stuck(stuck)
+
+
+def cmd_gc(args) -> int:
+    return report_gc(everything=args.all, verb="gc")
+
+
+def report_gc(everything: bool, verb: str) -> int:
+    removed, stuck = [], []
+    for prov in provisioners.all_available():
+        report = prov.gc(everything=everything)
+        removed += [f"{i} ({prov.name})" for i in report.removed]
+        stuck += report.stuck
+    out.print(f"{verb}: removed {len(removed)} lab(s)" + (": " + ", ".join(removed) if removed else ""))
+    return report_stuck(stuck)
+
+
+def report_stuck(stuck: list[StuckLab]) -> int:
+    """Each lab that could not be removed, once, with what holds it; exit 1."""
+    for exc in stuck:
+        err.print(f"[red]harness: lab {exc.lab_id} could not be removed[/red]", highlight=False)
+        for holder in exc.holders:
+            err.print(f"  held by {holder}", highlight=False)
+        err.print(f"  release it with: {exc.release}", highlight=False)
+    return 1 if stuck else 0
+
+
+def cmd_doctor(args) -> int:
+    table = Table("prerequisite", "needed for", "state", "install with")
+    missing = 0
+    for prereq, present in doctor.check():
+        missing += not present
+        table.add_row(prereq.what, prereq.needed_for,
+                      "[green]present[/green]" if present else "[red]missing[/red]",
+                      "" if present else prereq.install)
+    out.print(table)
+    k8s = doctor.kubernetes_artifacts()
+    present = [f"{n} {v}" for n, v in k8s.items() if v]
+    absent = [n for n, v in k8s.items() if not v]
+    if present:
+        out.print(f"Kubernetes artifacts present: {', '.join(present)}")
+    if absent:
+        out.print(f"Kubernetes artifacts absent: {', '.join(absent)}: `harness artifacts build` "
+                  "makes them (or `harness artifacts import DIR`). The lab target needs none.")
+    if os.geteuid() != 0:
+        out.print("[red]not root: netns labs need root[/red]")
+        missing += 1
+    out.print(f"{missing} prerequisite(s) missing" if missing else "all prerequisites present")
+    return 1 if missing else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harness", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("up", help="boot a lab from a topology and leave it running")
+    p.add_argument("topology", help="a topology file or a name under fixtures/topologies")
+    p.add_argument("--provisioner", default=provisioners.DEFAULT)
+    p.add_argument("--ssh", action="store_true", help="run sshd on every host")
+    p.add_argument("--apply", action="store_true", help="also apply the topology's setup")
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("status", help="labs, hosts, addresses, services")
+    p.add_argument("lab", nargs="?")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("exec", help="run a command on a lab host")
+    p.add_argument("lab")
+    p.add_argument("host")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_exec)
+
+    p = sub.add_parser("shell", help="an interactive shell on a lab host")
+    p.add_argument("lab")
+    p.add_argument("host")
+    p.set_defaults(func=cmd_shell)
+
+    p = sub.add_parser("down", help="remove labs")
+    p.add_argument("labs", nargs="*", metavar="lab")
+    p.add_argument("--all", action="store_true", help="remove every lab on this machine")
+    p.set_defaults(func=cmd_down)
+
+    p = sub.add_parser("gc", help="remove labs whose harness process is gone")
+    p.add_argument("--all", action="store_true", help="remove every lab, detached ones too")
+    p.set_defaults(func=cmd_gc)
+
+    p = sub.add_parser("doctor", help="which prerequisites are present or missing")
+    p.set_defaults(func=cmd_doctor)
+
+    from harness.cli import reporting
+    reporting.add_parsers(sub)
+    image.add_parser(sub)
+    from harness.artifacts import cli as artifacts_cli
+    artifacts_cli.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        with sigterm_as_interrupt():
+            return args.func(args)
+    except CliError as exc:
+        err.print(f"[red]harness: {exc}[/red]", highlight=False)
+        return 2
+    except LookupError as exc:
+        err.print(f"[red]harness: {exc}[/red]", highlight=False)
+        return 2
+    except (KeyboardInterrupt, Terminated):
+        err.print("[yellow]harness: interrupted; what was being made has been removed[/yellow]")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,19 @@
+"""What a diagnostics collector is. Each component declares its own
+collectors beside the paths it writes (so a collector can never read a file
+the component does not write); harness.results.diagnostics runs them."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Collector:
+    """One file of a host's bundle: the output of a shell command run there.
+
+    `when` is a shell condition checked on the host first (the daemon is
+    there to ask); when it is false the collector is skipped silently. The
+    shell functions `host_pids` and `runs NAME` are defined for both.
+    """
+    file: str
+    command: str
+    when: str = "true"

@@ -1,0 +1,179 @@
+"""The Host API, modelled on the NixOS test driver's Machine.
+
+A provisioner subclasses Host and implements how a command reaches the host
+(`exec`), how its links are cut (`block`/`unblock`), how all its processes
+die (`crash`) and come back (`start`). Everything else is built on those.
+"""
+from __future__ import annotations
+
+import shlex
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from harness.lab.wait import wait_until
+
+#: a host's own bin directory, first on its PATH: what a setup puts there
+#: (kubectl on a master, say) is on that host only, never on the machine
+HOST_BIN_DIR = "/var/lib/harness/bin"
+
+if TYPE_CHECKING:
+    from harness.lab.supervisor import Service
+    from harness.model.topology import HostSpec
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    host: str
+    cmd: str
+    rc: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+    def summary(self, limit: int = 400) -> str:
+        out = (self.stderr.strip() or self.stdout.strip())[-limit:]
+        return f"rc={self.rc}" + (f": {out}" if out else "")
+
+
+class CommandFailed(AssertionError):
+    def __init__(self, result: CommandResult, expectation: str):
+        self.result = result
+        super().__init__(f"[{result.host}] `{result.cmd}` {expectation} ({result.summary()})")
+
+
+class Host(ABC):
+    """One lab host: a namespace set, a container or a VM."""
+
+    def __init__(self, spec: HostSpec, lab_id: str):
+        self.spec = spec
+        self.name = spec.name
+        self.roles = spec.roles
+        self.lab_id = lab_id
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} of lab {self.lab_id}>"
+
+    # -- what a provisioner provides ---------------------------------------
+    @abstractmethod
+    def exec(self, argv: list[str], input: bytes | None = None,
+             timeout: float | None = 60) -> CommandResult:
+        """Run argv on the host and wait for it."""
+
+    @abstractmethod
+    def shell_argv(self) -> list[str]:
+        """The command line that opens an interactive shell on the host."""
+
+    @abstractmethod
+    def crash(self) -> None:
+        """Kill every process of the host at once, as a power cut would."""
+
+    @abstractmethod
+    def start(self) -> None:
+        """Boot the host's service manager again after a crash."""
+
+    @abstractmethod
+    def block(self) -> None:
+        """Silently drop everything on the host's lab links."""
+
+    @abstractmethod
+    def unblock(self) -> None:
+        """Undo block()."""
+
+    @abstractmethod
+    def supervisor_proxy(self):
+        """An XML-RPC proxy to the host's supervisord."""
+
+    def testinfra_backend(self):
+        """A testinfra backend that runs commands on this host."""
+        from harness.lab.testinfra_backend import HarnessBackend
+        return HarnessBackend(self)
+
+    # -- built on the above -------------------------------------------------
+    def run(self, cmd: str, timeout: float | None = 60, input: bytes | str | None = None
+            ) -> CommandResult:
+        if isinstance(input, str):
+            input = input.encode()
+        result = self.exec(["sh", "-c", cmd], input=input, timeout=timeout)
+        return CommandResult(self.name, cmd, result.rc, result.stdout, result.stderr)
+
+    def succeed(self, cmd: str, timeout: float | None = 60) -> str:
+        result = self.run(cmd, timeout=timeout)
+        if not result.ok:
+            raise CommandFailed(result, "failed")
+        return result.stdout
+
+    def fail(self, cmd: str, timeout: float | None = 60) -> str:
+        result = self.run(cmd, timeout=timeout)
+        if result.ok:
+            raise CommandFailed(result, "succeeded but was expected to fail")
+        return result.stderr
+
+    def wait_until_succeeds(self, cmd: str, timeout: float = 30) -> str:
+        def attempt():
+            result = self.run(cmd, timeout=timeout)
+            if not result.ok:
+                raise RuntimeError(result.summary())
+            return result.stdout or True
+        out = wait_until(attempt, f"`{cmd}` to succeed on {self.name}", timeout)
+        return out if isinstance(out, str) else ""
+
+    def wait_until_fails(self, cmd: str, timeout: float = 30) -> None:
+        def attempt():
+            result = self.run(cmd, timeout=timeout)
+            if result.ok:
+                raise RuntimeError(f"still succeeds: {result.stdout.strip()[-200:]}")
+            return True
+        wait_until(attempt, f"`{cmd}` to fail on {self.name}", timeout)
+
+    def listening(self, port: int, proto: str = "tcp") -> list[str]:
+        """Local addresses the host listens on for port (from `ss`)."""
+        flag = "-Hltn" if proto == "tcp" else "-Hlun"
+        out = self.succeed(f"ss {flag} 'sport = :{int(port)}'")
+        return [line.split()[3] for line in out.splitlines() if line.strip()]
+
+    def wait_for_port(self, port: int, proto: str = "tcp", timeout: float = 30) -> None:
+        wait_until(lambda: self.listening(port, proto),
+                   f"{proto} port {port} to listen on {self.name}", timeout)
+
+    def put_file(self, path: str, content: bytes | str, mode: int = 0o644) -> None:
+        data = content.encode() if isinstance(content, str) else content
+        q = shlex.quote(path)
+        result = self.exec(["sh", "-c", f"mkdir -p \"$(dirname {q})\" && cat > {q} && chmod {mode:o} {q}"],
+                           input=data)
+        if not result.ok:
+            raise CommandFailed(result, f"could not write {path}")
+
+    def get_file(self, path: str) -> bytes:
+        result = self.exec(["cat", path])
+        if not result.ok:
+            raise CommandFailed(result, f"could not read {path}")
+        return result.stdout.encode("utf-8", "surrogateescape")
+
+    def service(self, name: str) -> Service:
+        from harness.lab.supervisor import Service
+        return Service(self, name)
+
+    def services(self) -> dict[str, str]:
+        """Every service defined on the host and its state (RUNNING, STOPPED, ...)."""
+        return {info["name"]: info["statename"]
+                for info in self.supervisor_proxy().supervisor.getAllProcessInfo()}
+
+    def address(self, network: str | None = None, family: str = "ipv4") -> str:
+        nets = [network] if network else list(self.spec.addresses)
+        for net in nets:
+            addr = self.spec.address(net, family)
+            if addr is not None:
+                return str(addr)
+        raise LookupError(f"host {self.name} has no {family} address"
+                          + (f" on network {network}" if network else ""))
+
+    @cached_property
+    def testinfra(self):
+        """A pytest-testinfra Host working on this lab host."""
+        import testinfra.host
+        return testinfra.host.Host(self.testinfra_backend())

@@ -1,0 +1,160 @@
+"""Services on a lab host, run by the host's own supervisord.
+
+supervisord plays the part systemd plays on a VM: `host.service("etcd")`
+defines, starts, stops and restarts a program and reads its log. Programs are
+defined by writing a file into the host's /etc/supervisor/conf.d and asking
+supervisord to pick it up, so a crash-and-start of the host brings back the
+programs marked autostart, as enabled units come back after a reboot.
+"""
+from __future__ import annotations
+
+import shlex
+import xmlrpc.client
+from typing import TYPE_CHECKING
+
+from harness.lab.wait import wait_until
+
+if TYPE_CHECKING:
+    from harness.lab.host import Host
+
+CONFIG_PATH = "/etc/supervisor/harness.conf"
+SOCKET_PATH = "/run/supervisor.sock"
+PROGRAM_DIR = "/etc/supervisor/conf.d"
+
+MAIN_CONFIG = f"""\
+; written by the harness: one supervisord per lab host
+[unix_http_server]
+file={SOCKET_PATH}
+chmod=0700
+
+[supervisord]
+logfile=/var/log/supervisord.log
+pidfile=/run/supervisord.pid
+childlogdir=/var/log
+loglevel=info
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl=unix://{SOCKET_PATH}
+
+[include]
+files={PROGRAM_DIR}/*.conf
+"""
+
+
+class ServiceError(RuntimeError):
+    pass
+
+
+def unix_proxy(socket_path: str) -> xmlrpc.client.ServerProxy:
+    from supervisor.xmlrpc import SupervisorTransport
+    return xmlrpc.client.ServerProxy(
+        "http://127.0.0.1", transport=SupervisorTransport(None, None, f"unix://{socket_path}"))
+
+
+class Service:
+    def __init__(self, host: Host, name: str):
+        self.host, self.name = host, name
+
+    def __repr__(self) -> str:
+        return f"<Service {self.name} on {self.host.name}>"
+
+    @property
+    def _rpc(self):
+        return self.host.supervisor_proxy().supervisor
+
+    def define(self, command: str | list[str], environment: dict[str, str] | None = None,
+               autostart: bool = True, autorestart: bool = False, directory: str = "/",
+               stopsignal: str = "TERM", startsecs: int = 1, stopwaitsecs: int = 10,
+               user: str | None = None) -> Service:
+        """Write the program definition and load it.
+
+        With autostart (the default) the service is enabled: supervisord starts
+        it now and again whenever the host starts after a crash.
+        """
+        if isinstance(command, list):
+            command = shlex.join(command)
+        lines = [f"[program:{self.name}]", f"command={command.replace('%', '%%')}",
+                 f"directory={directory}", f"autostart={str(autostart).lower()}",
+                 f"autorestart={str(autorestart).lower()}", f"startsecs={startsecs}",
+                 f"stopsignal={stopsignal}", f"stopwaitsecs={stopwaitsecs}",
+                 "stopasgroup=true", "killasgroup=true", "redirect_stderr=true",
+                 f"stdout_logfile=/var/log/{self.name}.log", "stdout_logfile_maxbytes=0"]
+        if user:
+            lines.append(f"user={user}")
+        if environment:
+            env = ",".join(f'{k}="{v}"' for k, v in environment.items())
+            lines.append(f"environment={env.replace('%', '%%')}")
+        self.host.put_file(f"{PROGRAM_DIR}/{self.name}.conf", "\n".join(lines) + "\n")
+        rpc = self._rpc
+        added, changed, removed = rpc.reloadConfig()[0]
+        if self.name in changed or self.name in removed:
+            try:
+                rpc.stopProcessGroup(self.name)
+            except xmlrpc.client.Fault:
+                pass
+            rpc.removeProcessGroup(self.name)
+        if self.name in added or self.name in changed:
+            try:
+                rpc.addProcessGroup(self.name)
+            except xmlrpc.client.Fault as fault:
+                if "ALREADY_ADDED" not in fault.faultString:
+                    raise
+        return self
+
+    def _call(self, method: str, *args):
+        try:
+            return getattr(self._rpc, method)(*args)
+        except xmlrpc.client.Fault as fault:
+            if "BAD_NAME" in fault.faultString:
+                raise ServiceError(f"service {self.name} is not defined on host {self.host.name}") from None
+            if method == "startProcess" and "ALREADY_STARTED" in fault.faultString:
+                return True
+            if method == "stopProcess" and "NOT_RUNNING" in fault.faultString:
+                return True
+            if "SPAWN_ERROR" in fault.faultString or "ABNORMAL_TERMINATION" in fault.faultString:
+                raise ServiceError(f"service {self.name} on {self.host.name} did not start: "
+                                   f"{fault.faultString}; log tail:\n{self.logs(tail=2000)}") from None
+            raise
+
+    def start(self) -> None:
+        self._call("startProcess", self.name, True)
+
+    def stop(self) -> None:
+        self._call("stopProcess", self.name, True)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def info(self) -> dict:
+        return self._call("getProcessInfo", self.name)
+
+    def status(self) -> str:
+        """RUNNING, STOPPED, EXITED, FATAL, STARTING, BACKOFF ... or UNDEFINED."""
+        try:
+            return self.info()["statename"]
+        except ServiceError:
+            return "UNDEFINED"
+
+    @property
+    def running(self) -> bool:
+        return self.status() == "RUNNING"
+
+    @property
+    def pid(self) -> int | None:
+        return self.info()["pid"] or None
+
+    def wait_for_state(self, state: str, timeout: float = 30) -> None:
+        def reached():
+            now = self.status()
+            if now != state:
+                raise ServiceError(f"state {now}")
+            return True
+        wait_until(reached, f"service {self.name} on {self.host.name} to be {state}", timeout)
+
+    def logs(self, tail: int | None = None) -> str:
+        data = self.host.run(f"cat /var/log/{shlex.quote(self.name)}.log 2>/dev/null").stdout
+        return data[-tail:] if tail else data

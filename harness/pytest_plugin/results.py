@@ -1,0 +1,165 @@
+"""The results plugin (second pytest11 entry point): results JSON + JUnit
+properties for every run, and a diagnostics bundle at the moment a test fails.
+
+- `--results-dir DIR` (default results/last-run): DIR/results.json,
+  DIR/junit.xml (with setup, provisioner, topology, lab ids and component
+  versions as global properties) and DIR/bundles/<test>/<host>/...
+- When a test fails (in setup, call or teardown) while its lab is up, every
+  host of that lab is collected in parallel, each within
+  `--diagnostics-timeout` seconds, before any fixture is torn down.
+- Failure texts, captured output and recorded properties are redacted
+  before pytest reports them anywhere (terminal, JUnit, JSON).
+
+Under xdist each worker collects the bundles of its own lab and sends its
+lab id and versions to the controller, which writes the files.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+from _pytest.junitxml import xml_key
+
+from harness import results
+
+from harness.results import diagnostics
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("harness-results", "conformance harness results")
+    group.addoption("--results-dir", default=os.environ.get("HARNESS_RESULTS_DIR", "results/last-run"),
+                    help="where results.json, junit.xml and diagnostics bundles go")
+    group.addoption("--diagnostics-timeout", type=float, default=30.0,
+                    help="seconds each host may take to be collected when a test fails")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    directory = Path(config.getoption("--results-dir")).resolve()
+    if not hasattr(config, "workerinput"):
+        directory.mkdir(parents=True, exist_ok=True)
+        if not config.option.xmlpath:  # junitxml reads it in its own configure, after this one
+            config.option.xmlpath = str(directory / results.JUNIT_FILE)
+    config.pluginmanager.register(ResultsRecorder(config, directory), "harness-results-recorder")
+
+
+def _bundle_name(nodeid: str, when: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{nodeid}-{when}").strip("_")[:150]
+
+
+def _redact_report(report) -> None:
+    if report.longrepr is not None:
+        text = str(report.longrepr)
+        clean = diagnostics.redact(text)
+        if clean != text:
+            report.longrepr = clean
+    report.sections = [(title, diagnostics.redact(body)) for title, body in report.sections]
+    report.user_properties = [(name, diagnostics.redact(value) if isinstance(value, str) else value)
+                              for name, value in report.user_properties]
+
+
+def _failure_line(report) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(report.longrepr or "").strip()
+    return diagnostics.redact(text.splitlines()[-1] if text else "")[:500]
+
+
+def _topology_of(config):
+    from harness.pytest_plugin import lab as plugin
+    from harness.model import topology
+    try:
+        return plugin.session_topology(config)
+    except (topology.TopologyError, OSError):
+        return None
+
+
+class ResultsRecorder:
+    """The per-session state and hooks (one instance per pytest config)."""
+
+    def __init__(self, config, directory: Path):
+        self.config = config
+        self.dir = directory
+        self.labs: dict = {}  # lab id -> Lab (None for labs of xdist workers)
+        self.versions: dict[str, str] = {}
+        self.tests: dict[str, results.TestResult] = {}
+        self.started = time.time()
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(self, fixturedef, request):
+        value = yield
+        if fixturedef.argname == "lab":
+            self.labs[value.id] = value
+        elif fixturedef.argname == "target":
+            self.versions.update(results.component_versions(value.lab))
+        return value
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        report = yield
+        _redact_report(report)
+        labs = [lab for lab in self.labs.values() if lab is not None]
+        if report.failed and labs:
+            dest = self.dir / "bundles" / _bundle_name(item.nodeid, report.when)
+            context = {"test": item.nodeid, "phase": report.when,
+                       "failure": str(report.longrepr)[-4000:]}
+            for lab in labs:
+                diagnostics.collect(lab, dest if len(labs) == 1 else dest / lab.id,
+                                    host_timeout=self.config.getoption("--diagnostics-timeout"),
+                                    context=context)
+            report.user_properties.append(("diagnostics_bundle", str(dest.relative_to(self.dir))))
+        return report
+
+    def pytest_runtest_logreport(self, report):
+        """Fold the setup/call/teardown reports of a test into one TestResult.
+
+        A test whose call phase never reported stays "unknown".
+        """
+        test = self.tests.setdefault(report.nodeid, results.TestResult(
+            report.nodeid, results.suite_of(report.nodeid), "unknown"))
+        test.duration = round(test.duration + report.duration, 3)
+        for name, value in report.user_properties:
+            if name == "diagnostics_bundle":
+                test.bundle = test.bundle or value
+            else:
+                test.properties[name] = value
+        outcome = results.outcome_of(report)
+        if report.skipped:
+            test.outcome, test.reason = "skipped", results.skip_reason(report)
+        elif report.when == "call" or (report.failed and test.outcome in ("unknown", "passed")):
+            test.outcome = outcome
+            test.reason = _failure_line(report) if report.failed else ""
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error):
+        payload = getattr(node, "workeroutput", {}).get("harness_results")
+        if payload:
+            data = json.loads(payload)
+            self.labs.update({lab_id: None for lab_id in data["labs"]})
+            self.versions.update(data["versions"])
+
+    @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
+    def pytest_sessionfinish(self, session, exitstatus):
+        workeroutput = getattr(self.config, "workeroutput", None)
+        if workeroutput is not None:
+            workeroutput["harness_results"] = json.dumps(
+                {"labs": list(self.labs), "versions": self.versions})
+            return
+        topo = _topology_of(self.config)
+        run = results.RunResult(
+            setup=topo.setup if topo else None, topology=topo.name if topo else None,
+            provisioner=self.config.getoption("--provisioner"), labs=sorted(self.labs),
+            versions=dict(sorted(self.versions.items())), started=self.started,
+            finished=time.time(), exit_status=int(exitstatus),
+            tests=sorted(self.tests.values(), key=lambda t: t.nodeid))
+        run.write(self.dir)
+        xml = self.config.stash.get(xml_key, None)
+        if xml is not None:
+            for name in ("setup", "topology", "provisioner"):
+                xml.add_global_property(name, getattr(run, name) or "")
+            xml.add_global_property("labs", " ".join(run.labs))
+            for component, version in run.versions.items():
+                xml.add_global_property(f"version.{component}", version)

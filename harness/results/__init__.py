@@ -1,0 +1,150 @@
+"""The results of one pytest run: a JSON file next to the JUnit XML.
+
+results.json holds the run's setup, provisioner, topology, lab ids, the
+component versions reported by the binaries running in the lab, and per test
+its outcome, duration, skip reason, recorded properties (the convergence
+times suites measure) and the diagnostics bundle taken when it failed.
+
+Outcomes follow Sonobuoy: passed, failed, error, skipped, and timeout is a
+status of its own (a wait or a test that ran out of time). A run that
+produced no result for something leaves it "unknown", never passed.
+"""
+from __future__ import annotations
+
+import json
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.lab import Lab
+
+RESULTS_FILE = "results.json"
+JUNIT_FILE = "junit.xml"
+OUTCOMES = ("passed", "failed", "error", "timeout", "skipped", "unknown")
+
+#: component -> (process name that shows it runs, command that reports the version)
+VERSION_PROBES = {
+    "etcd": ("etcd", "etcd --version"),
+    "haproxy": ("haproxy", "haproxy -v"),
+    "bind": ("named", "named -v"),
+    "bird": ("bird", "bird --version 2>&1"),
+    "nginx": ("nginx", "nginx -v 2>&1"),
+    "postgresql": ("postgres", "$(ls /usr/lib/postgresql/*/bin/postgres | tail -n1) --version"),
+    "nfs-ganesha": ("ganesha.nfsd", "ganesha.nfsd -v 2>&1"),
+    "dnsmasq": ("dnsmasq", "dnsmasq --version"),
+    "dockerd": ("dockerd", "dockerd --version"),
+    "sshd": ("sshd", "sshd -V 2>&1 || true"),
+}
+_TIMEOUT_MARKERS = ("WaitTimeout", "Failed: Timeout", "TimeoutExpired", "timed out after")
+
+
+@dataclass
+class TestResult:
+    nodeid: str
+    suite: str
+    outcome: str
+    duration: float = 0.0
+    reason: str = ""
+    properties: dict[str, Any] = field(default_factory=dict)
+    bundle: str | None = None
+
+
+@dataclass
+class RunResult:
+    setup: str | None = None
+    topology: str | None = None
+    provisioner: str | None = None
+    labs: list[str] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=dict)
+    started: float = 0.0
+    finished: float = 0.0
+    exit_status: int | None = None
+    tests: list[TestResult] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, default=str)
+
+    def write(self, directory: Path | str) -> Path:
+        path = Path(directory) / RESULTS_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.to_json())
+        return path
+
+
+def read(directory: Path | str) -> RunResult | None:
+    """The run stored in directory, or None when it wrote no results file."""
+    path = Path(directory) / RESULTS_FILE
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    tests = [TestResult(**t) for t in data.pop("tests", [])]
+    return RunResult(**data, tests=tests)
+
+
+def suite_of(nodeid: str) -> str:
+    """suites/test_etcd.py::test_x[a] -> test_etcd"""
+    module = nodeid.split("::", 1)[0]
+    return Path(module).stem
+
+
+def outcome_of(report) -> str:
+    """The status of a pytest report for one phase, timeouts told apart from failures."""
+    if report.passed:
+        return "passed"
+    if report.skipped:
+        return "skipped"
+    text = str(report.longrepr or "")
+    if any(marker in text for marker in _TIMEOUT_MARKERS):
+        return "timeout"
+    return "failed" if report.when == "call" else "error"
+
+
+def skip_reason(report) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return re.sub(r"^Skipped: ", "", str(longrepr[2]))
+    return str(longrepr or "")
+
+
+def _version_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+def _host_versions(host) -> dict[str, str]:
+    from harness.results.diagnostics import HOST_SHELL_FUNCTIONS
+    listing = host.run(HOST_SHELL_FUNCTIONS + 'for p in $(host_pids); do cat "/proc/$p/comm"; done',
+                       timeout=10)
+    running = set(listing.stdout.split())
+    found = {}
+    for component, (process, command) in VERSION_PROBES.items():
+        if process[:15] in running:  # comm is cut at 15 characters
+            result = host.run(command, timeout=10)
+            line = _version_line(result.stdout or result.stderr)
+            if line:
+                found[component] = line
+    return found
+
+
+def component_versions(lab: Lab) -> dict[str, str]:
+    """Component -> version line, as reported by the binaries running in the lab.
+
+    Asked per host in parallel; only components whose process runs somewhere
+    in the lab are listed (what the lab runs, not what is installed).
+    """
+    versions: dict[str, str] = {}
+    with ThreadPoolExecutor(max_workers=max(1, len(lab.hosts))) as pool:
+        for found in pool.map(_safe_host_versions, lab.hosts.values()):
+            for component, line in found.items():
+                versions.setdefault(component, line)
+    return dict(sorted(versions.items()))
+
+
+def _safe_host_versions(host) -> dict[str, str]:
+    try:
+        return _host_versions(host)
+    except Exception:  # noqa: BLE001 - a crashed host reports no versions
+        return {}

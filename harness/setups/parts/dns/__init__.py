@@ -1,0 +1,32 @@
+"""Cluster DNS: BIND serving cluster.local (stands in for CoreDNS / kube-dns,
+which cannot run here), the resolver of every Kubernetes host and the frontend.
+
+It runs on the (first) control-plane host, where kube-dns' pods would be
+reachable from every Kubernetes host in the seeds' setups.
+"""
+from __future__ import annotations
+
+from harness.setups.parts.dns.server import ClusterDNS
+from harness.model.setups import CONTROL_PLANE_ROLES, KUBERNETES_ROLES
+
+
+
+def apply(lab, target) -> None:
+    topology = lab.topology
+    server = next(h for h in lab.hosts.values() if set(h.roles) & CONTROL_PLANE_ROLES)
+    family = "ipv4" if "ipv4" in topology.families else "ipv6"
+    dns = ClusterDNS(server, server.address(family=family), topology.service_cidrs[0])
+    dns.start(v4="ipv4" in topology.families, v6="ipv6" in topology.families)
+    for host in lab.hosts.values():
+        if set(host.roles) & KUBERNETES_ROLES:
+            dns.use_as_resolver(host)
+    pod_families = ["A" if c.version == 4 else "AAAA" for c in topology.pod_cidrs]
+
+    def resolve(name: str, from_host, rdtypes=None) -> list[str]:
+        """The addresses `name` resolves to on `from_host` (A and/or AAAA, as the
+        cluster's families), sorted; empty for NXDOMAIN."""
+        return sorted(ip for t in (rdtypes or pod_families)
+                      for ip in dns.lookup(name, from_host, t).addresses)
+
+    target.provide("dns", dns, "dns")
+    target.provide("resolve", resolve)

@@ -1,0 +1,143 @@
+"""NFS persistent volumes the way seed 001 provides them: an NFS VM serving
+one export, and nfs-subdir-external-provisioner giving each claim a
+subdirectory of it.
+
+The server is nfs-ganesha (userspace NFSv4 with the VFS FSAL; this kernel has
+neither an NFS server nor a client). Clients use the libnfs tools (`nfs-cp`,
+`nfs-cat`, `nfs-ls`) with `nfs://server/export/dir/file?version=4` URLs.
+
+Provisioner behaviour reproduced (nfs-subdir-external-provisioner):
+- a claim's directory is `${namespace}-${pvcName}-${pvName}` with
+  `pvName = pvc-<uuid>`, created mode 0777 under the export;
+- on delete, with `archiveOnDelete: true` (the chart's default) it is
+  renamed `archived-<directory>`; with `archiveOnDelete: false` and
+  `reclaimPolicy: Delete` it is removed; with `reclaimPolicy: Retain` it stays.
+"""
+from __future__ import annotations
+
+import shlex
+import uuid
+from dataclasses import dataclass
+
+from harness.lab.net import bracketed
+from harness.lab.collectors import Collector
+
+EXPORT_DIR = "/srv/nfs/k8s"
+PSEUDO_PATH = "/k8s"
+CONFIG_PATH = "/etc/ganesha/harness.conf"
+RECLAIM_POLICIES = ("Delete", "Retain")
+
+
+COLLECTORS = [Collector("nfs-exports.txt",
+                        f"cat {CONFIG_PATH}; echo; ss -tlnH 'sport = :2049'; echo; ls -la {EXPORT_DIR}",
+                        "runs ganesha.nfsd")]
+
+
+class StorageError(ValueError):
+    pass
+
+
+def ganesha_config(clients: list[str]) -> str:
+    """NFSv4 only, one VFS export, read-write for the cluster's hosts only."""
+    return f"""\
+# nfs-ganesha for the k3s-nfs role, written by the harness
+NFS_CORE_PARAM {{
+    Protocols = 4;
+    NFS_Port = 2049;
+    Enable_RQUOTA = false;
+    Enable_NLM = false;
+}}
+NFSV4 {{
+    Graceless = true;
+    RecoveryBackend = fs;
+}}
+NFS_KRB5 {{ Active_krb5 = false; }}
+EXPORT {{
+    Export_Id = 1;
+    Path = {EXPORT_DIR};
+    Pseudo = {PSEUDO_PATH};
+    Protocols = 4;
+    Transports = TCP;
+    SecType = sys;
+    Squash = No_Root_Squash;
+    Access_Type = None;
+    # the provisioner side works on the directory tree directly: let clients
+    # see its renames and removals at once
+    Attr_Expiration_Time = 0;
+    CLIENT {{
+        Clients = {", ".join(clients)};
+        Access_Type = RW;
+    }}
+    FSAL {{ Name = VFS; }}
+}}
+MDCACHE {{ Dir_Chunk = 0; }}
+LOG {{ Default_Log_Level = EVENT; }}
+"""
+
+
+def ganesha_command() -> str:
+    return (f"ganesha.nfsd -F -f {CONFIG_PATH} -L /var/log/ganesha.nfsd.log "
+            f"-p /run/ganesha/ganesha.pid -N NIV_EVENT")
+
+
+@dataclass(frozen=True)
+class Claim:
+    name: str
+    namespace: str
+    pv_name: str
+    server: str
+
+    @property
+    def directory(self) -> str:
+        """nfs-subdir-external-provisioner's `${namespace}-${pvcName}-${pvName}`."""
+        return f"{self.namespace}-{self.name}-{self.pv_name}"
+
+    @property
+    def path(self) -> str:
+        """The directory on the NFS host."""
+        return f"{EXPORT_DIR}/{self.directory}"
+
+    def url(self, file: str = "") -> str:
+        """A libnfs URL for a file in the claim (NFSv4)."""
+        return f"nfs://{bracketed(self.server)}{PSEUDO_PATH}/{self.directory}/{file}?version=4"
+
+    def write_command(self, local_file: str, file: str) -> str:
+        return f"nfs-cp {shlex.quote(local_file)} {shlex.quote(self.url(file))}"
+
+    def read_command(self, file: str) -> str:
+        return f"nfs-cat {shlex.quote(self.url(file))}"
+
+    def list_command(self) -> str:
+        return f"nfs-ls {shlex.quote(self.url())}"
+
+
+class NfsStorage:
+    """The claims of one NFS host (`target.storage`; `target.claim` is its
+    `claim` method)."""
+
+    def __init__(self, host, server_address: str, reclaim_policy: str = "Delete",
+                 archive_on_delete: bool = True):
+        if reclaim_policy not in RECLAIM_POLICIES:
+            raise StorageError(f"reclaimPolicy {reclaim_policy!r} is not one of "
+                               f"{', '.join(RECLAIM_POLICIES)}")
+        self.host, self.server = host, server_address
+        self.reclaim_policy, self.archive_on_delete = reclaim_policy, archive_on_delete
+
+    def claim(self, name: str, namespace: str = "default") -> Claim:
+        claim = Claim(name, namespace, f"pvc-{uuid.uuid4()}", self.server)
+        self.host.succeed(f"mkdir -m 0777 {shlex.quote(claim.path)} && chmod 0777 {shlex.quote(claim.path)}")
+        return claim
+
+    def archived_path(self, claim: Claim) -> str:
+        return f"{EXPORT_DIR}/archived-{claim.directory}"
+
+    def delete(self, claim: Claim) -> str:
+        """Release a claim's volume per the policy; returns what happened
+        ("archived", "deleted" or "retained")."""
+        if self.reclaim_policy == "Retain":
+            return "retained"
+        if self.archive_on_delete:
+            self.host.succeed(f"mv {shlex.quote(claim.path)} {shlex.quote(self.archived_path(claim))}")
+            return "archived"
+        self.host.succeed(f"rm -rf {shlex.quote(claim.path)}")
+        return "deleted"

@@ -1,0 +1,38 @@
+"""The webgateway's nginx on the k3s frontend (seed 001 scenario 1), via
+nginx.py: a self-signed certificate made here, the config checked
+with `nginx -t`, nginx in the foreground under supervisord, listening on the
+frontend's public (FE) addresses. HAProxy behind it on 127.0.0.1:8000, and
+scenario 2's tcp-mode pass-through, come from the frontend component."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.setups.parts.webgateway import nginx as wg
+
+PUBLIC_NETWORK = "fe"
+
+
+@dataclass(frozen=True)
+class Webgateway:
+    host: object
+    vhost: str
+    addresses: list
+    cert_pem: str
+
+
+def apply(lab, target) -> None:
+    frontends = lab.with_role("frontend")
+    if not frontends:
+        return
+    host = frontends[0]
+    vhost = lab.topology.options.get("webgateway_vhost", wg.DEFAULT_VHOST)
+    addresses = [str(a) for a in host.spec.addresses.get(PUBLIC_NETWORK, {}).values()] \
+        or [host.address()]
+    host.succeed(wg.self_signed_cert_command(vhost))
+    host.put_file(wg.CONFIG_PATH, wg.config(vhost, addresses))
+    host.succeed(f"mkdir -p /var/log/nginx && nginx -t -q -c {wg.CONFIG_PATH}")
+    host.service("nginx").define(["nginx", "-c", wg.CONFIG_PATH])
+    for port in (80, 443):
+        host.wait_for_port(port, timeout=30)
+    target.provide("webgateway", Webgateway(host, vhost, addresses,
+                                            host.get_file(wg.CERT).decode()), "webgateway", "tls")

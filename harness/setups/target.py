@@ -1,0 +1,98 @@
+"""What the suites drive: a Target, built by applying a setup's recipe to a lab.
+
+A Target is a set of components, each a declared attribute named as Python
+names things (`target.etcd`, `target.service_proxy`, `target.pod_network`),
+plus the capabilities the parts and the provisioner declare. A suite reads
+`target.etcd` without knowing which setup or provisioner made it; a test
+marked `@pytest.mark.requires("etcd")` is skipped, with the capability named,
+on a target that lacks it.
+
+The lab target stands in for a Kubernetes control plane (none can run on this
+machine): real daemons and a real data plane, no API server. A target backed
+by a real cluster through its API offers the same attributes.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from harness.model.setups import KUBERNETES_ROLES, WORKER_ROLES
+
+if TYPE_CHECKING:
+    from harness.lab import Lab
+    from harness.lab.host import Host
+    from harness.setups.parts.datastore.postgres import Datastore
+    from harness.setups.parts.dns.server import ClusterDNS
+    from harness.setups.parts.etcd.cluster import EtcdCluster
+    from harness.setups.parts.frontend.haproxy import HAProxyFrontend
+    from harness.setups.parts.pod_network import PodNetwork
+    from harness.setups.parts.pod_network.bgp import BgpFabric
+    from harness.setups.parts.service_proxy.proxy import ServiceProxy
+    from harness.setups.parts.storage.nfs import NfsStorage
+    from harness.setups.parts.webgateway import Webgateway
+    from harness.setups.parts.workloads.workloads import Workloads
+
+
+class MissingComponent(AttributeError):
+    pass
+
+
+class Target:
+    # the components a part may provide (annotations only: a missing one is
+    # MissingComponent, naming what the target has)
+    etcd: EtcdCluster
+    pod_network: PodNetwork
+    bgp: BgpFabric
+    dns: ClusterDNS
+    resolve: Callable[..., list[str]]
+    service_proxy: ServiceProxy
+    workload: Workloads
+    frontend: HAProxyFrontend
+    storage: NfsStorage
+    claim: Callable[..., Any]
+    datastore: Datastore
+    webgateway: Webgateway
+
+    def __init__(self, lab: Lab, capabilities: set[str] | None = None):
+        self.lab = lab
+        self.capabilities: set[str] = set(capabilities or ())
+        self._components: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return (f"<target of {self.lab.id}: "
+                f"{', '.join(sorted(self.capabilities)) or 'no capabilities'}>")
+
+    def provide(self, name: str, component: Any, *capabilities: str) -> None:
+        """Register a component as the attribute `name` and declare capabilities."""
+        if name not in Target.__annotations__:
+            raise ValueError(f"{name!r} is not a declared Target attribute "
+                             f"({', '.join(Target.__annotations__)})")
+        self._components[name] = component
+        self.capabilities.update(capabilities)
+
+    def has(self, capability: str) -> bool:
+        return capability in self.capabilities
+
+    def provided(self, name: str) -> bool:
+        return name in self._components
+
+    @property
+    def hosts(self) -> list[Host]:
+        return list(self.lab.hosts.values())
+
+    @property
+    def cluster_hosts(self) -> list[Host]:
+        """Hosts with a Kubernetes role (on the cluster network)."""
+        return [h for h in self.hosts if set(h.roles) & KUBERNETES_ROLES]
+
+    @property
+    def workers(self) -> list[Host]:
+        """The node/agent hosts, in topology order."""
+        return [h for h in self.hosts if set(h.roles) & WORKER_ROLES]
+
+    def __getattr__(self, name: str) -> Any:
+        components = self.__dict__.get("_components", {})
+        if name in components:
+            return components[name]
+        raise MissingComponent(
+            f"the target of lab {self.lab.id} (setup {self.lab.topology.setup}) "
+            f"has no component {name!r}; it has: {', '.join(sorted(components)) or 'none'}")
