@@ -63,7 +63,7 @@ def test_headless_service_answers_with_the_pod_ips(target):
 
 def test_unknown_name_is_nxdomain(target, app):
     for host in kubernetes_hosts(target):
-        answer = target.dns.lookup("no-such-service.default.svc.cluster.local", host, "A")
+        answer = host.dns_lookup("no-such-service.default.svc.cluster.local", "A")
         assert answer.status == "NXDOMAIN", f"{host.name}: {answer}"
 
 
@@ -74,7 +74,7 @@ def test_ipv6_only_cluster_answers_aaaa(target, app):
     app.scale(3)
     name = f"*.{app.name}.{app.namespace}.svc.cluster.local"
     host = kubernetes_hosts(target)[0]
-    aaaa = target.dns.lookup(name, host, "AAAA")
+    aaaa = host.dns_lookup(name, "AAAA")
     assert aaaa.status == "NOERROR" and sorted(aaaa.addresses) == app.pod_ips()
     assert all(ipaddress.ip_address(ip).version == 6 for ip in aaaa.addresses)
-    assert target.dns.lookup(name, host, "A").addresses == ()
+    assert host.dns_lookup(name, "A").addresses == ()

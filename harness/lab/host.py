@@ -163,6 +163,12 @@ class Host(ABC):
         return {info["name"]: info["statename"]
                 for info in self.supervisor_proxy().supervisor.getAllProcessInfo()}
 
+    def dns_lookup(self, name: str, rdtype: str = "A"):
+        """Ask this host's own resolver (its /etc/resolv.conf) for `name`, as a
+        pod or HAProxy here would: status and addresses (harness.lab.resolver)."""
+        from harness.lab.resolver import lookup
+        return lookup(self, name, rdtype)
+
     def address(self, network: str | None = None, family: str = "ipv4") -> str:
         nets = [network] if network else list(self.spec.addresses)
         for net in nets:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from harness.model.setups import KUBERNETES_ROLES
-from harness.setups.parts import (datastore, dns, etcd, frontend, pod_network, service_proxy,
-                                  storage, webgateway, workloads)
+from harness.setups.parts import (datastore, dns, etcd, frontend, kubernetes, pod_network,
+                                  service_proxy, storage, webgateway, workloads)
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,11 @@ RECIPES: dict[str, list[Part]] = {
         part("service proxy", service_proxy.apply, roles=KUBERNETES_ROLES),
         part("workloads", workloads.apply),
         part("frontend", frontend.apply),
+    ],
+    # seed 000 on real components (harness/setups/parts/kubernetes): etcd, the
+    # control plane, containerd + kubelet + kube-proxy, flannel, CoreDNS
+    "fcio-k8s-real": [
+        part("kubernetes cluster", kubernetes.apply),
     ],
     "k3s": [  # seed 001
         # "Nodes interact with each other on the [SRV network]"

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from harness.setups.parts.storage.nfs import NfsStorage
     from harness.setups.parts.webgateway import Webgateway
     from harness.setups.parts.workloads.workloads import Workloads
+    from harness.setups.parts.kubernetes.fcio import Cluster
+    from harness.setups.parts.kubernetes.workloads import KubeWorkloads
 
 
 class MissingComponent(AttributeError):
@@ -45,12 +47,14 @@ class Target:
     dns: ClusterDNS
     resolve: Callable[..., list[str]]
     service_proxy: ServiceProxy
-    workload: Workloads
+    workload: Workloads | KubeWorkloads
     frontend: HAProxyFrontend
     storage: NfsStorage
     claim: Callable[..., Any]
     datastore: Datastore
     webgateway: Webgateway
+    #: a real cluster (kubectl on its master, its versions)
+    kubernetes: Cluster
 
     def __init__(self, lab: Lab, capabilities: set[str] | None = None):
         self.lab = lab

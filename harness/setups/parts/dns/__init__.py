@@ -6,6 +6,8 @@ reachable from every Kubernetes host in the seeds' setups.
 """
 from __future__ import annotations
 
+from harness.lab.resolver import resolver
+
 from harness.setups.parts.dns.server import ClusterDNS
 from harness.model.setups import CONTROL_PLANE_ROLES, KUBERNETES_ROLES
 
@@ -20,13 +22,6 @@ def apply(lab, target) -> None:
     for host in lab.hosts.values():
         if set(host.roles) & KUBERNETES_ROLES:
             dns.use_as_resolver(host)
-    pod_families = ["A" if c.version == 4 else "AAAA" for c in topology.pod_cidrs]
-
-    def resolve(name: str, from_host, rdtypes=None) -> list[str]:
-        """The addresses `name` resolves to on `from_host` (A and/or AAAA, as the
-        cluster's families), sorted; empty for NXDOMAIN."""
-        return sorted(ip for t in (rdtypes or pod_families)
-                      for ip in dns.lookup(name, from_host, t).addresses)
-
     target.provide("dns", dns, "dns")
-    target.provide("resolve", resolve)
+    target.provide("resolve", resolver(["ipv4" if c.version == 4 else "ipv6"
+                                        for c in topology.pod_cidrs]))

@@ -8,12 +8,12 @@ restarting or reloading the server.
 from __future__ import annotations
 
 import ipaddress
-import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from harness.setups.parts.dns.zone import NAMED_CONF, NAMED_DIR, ServiceRecords, ZONE, named_conf, zone_file
+from harness.lab import resolver
 from harness.lab.host import CommandFailed
+from harness.lab.resolver import Answer, DNSError  # noqa: F401 - part of this module's API
 
 if TYPE_CHECKING:
     from harness.lab.host import Host
@@ -22,19 +22,6 @@ SERVICE = "named"
 #: ClusterIPs below this offset in the service CIDR are left to the cluster
 #: (the API service takes the first, kube-dns the tenth by convention)
 FIRST_SERVICE_OFFSET = 20
-_STATUS = re.compile(r"status: ([A-Z]+)")
-
-
-class DNSError(RuntimeError):
-    pass
-
-
-@dataclass(frozen=True)
-class Answer:
-    name: str
-    rdtype: str
-    status: str  # NOERROR, NXDOMAIN, SERVFAIL ...
-    addresses: tuple[str, ...]
 
 
 def resolv_conf(server: str) -> str:
@@ -93,10 +80,4 @@ class ClusterDNS:
     def lookup(self, name: str, from_host: Host, rdtype: str = "A") -> Answer:
         """Ask `from_host`'s own resolver (its /etc/resolv.conf), as a pod or
         HAProxy there would."""
-        out = from_host.run(f"dig +tries=2 +time=1 +noall +answer +comments {rdtype} '{name}'")
-        status = _STATUS.search(out.stdout)
-        if not status:
-            raise DNSError(f"no DNS answer for {name} {rdtype} on {from_host.name}: {out.summary()}")
-        addrs = [parts[4] for line in out.stdout.splitlines()
-                 if not line.startswith(";") and len(parts := line.split()) == 5 and parts[3] == rdtype]
-        return Answer(name, rdtype, status.group(1), tuple(sorted(addrs)))
+        return resolver.lookup(from_host, name, rdtype)

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from harness import artifacts
+from harness.artifacts import spec
 from harness.lab.host import HOST_BIN_DIR
-from harness.kube import control_plane, dns, make_kubeconfig, network, node, pki as pki_mod
-from harness.kube.layout import ADMIN_KUBECONFIG, cluster_dns_ip
+from harness.setups.parts.kubernetes import control_plane, dns, make_kubeconfig, network, node, pki as pki_mod
+from harness.setups.parts.kubernetes.layout import ADMIN_KUBECONFIG, cluster_dns_ip
 from harness.lab.progress import Steps
 from harness.lab.wait import wait_until
 
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from harness.lab.host import Host
     from harness.lab import Lab
 
-#: seed 000 era: Kubernetes 1.21 shipped CoreDNS 1.8
+#: seed 000 era: Kubernetes 1.21 shipped CoreDNS 1.8 (an artifacts image by binary name)
 COREDNS = "coredns-1.8"
 NETWORK = "srv"
 NO_PODS = ({"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"},)
@@ -68,13 +69,20 @@ def _link_binaries(host: Host, names: list[str], kubeconfig: str | None = None) 
                       f'exec {artifacts.binary("kubectl")} "$@"\n', mode=0o755)
 
 
-def apply(lab: Lab, steps: Steps | None = None) -> Cluster:
+def apply(lab: Lab, steps: Steps | None = None, coredns: str = COREDNS) -> Cluster:
     steps = steps or Steps()
     topo = lab.topology
     [master] = lab.with_role("master")
     nodes, frontends = lab.with_role("node"), lab.with_role("frontend")
     service_cidr, pod_cidr = topo.service_cidrs[0], topo.pod_cidrs[0]
     members = [master, *nodes, *frontends]
+    cp = control_plane.ControlPlane(master, master.address(NETWORK), str(service_cidr), str(pod_cidr))
+    cluster = Cluster(master, cp, nodes, frontends, cluster_dns_ip(service_cidr),
+                      {"kubernetes": spec.binary_version("kubelet"),
+                       "coredns": node.IMAGES[coredns].rsplit(":", 1)[1]})
+    if master.run(f"kubectl --kubeconfig={ADMIN_KUBECONFIG} get --raw=/readyz").ok:
+        # a lab attached again (--lab): its cluster runs; a new PKI would not match it
+        return cluster
 
     def addresses(h):
         return [str(a) for fams in h.spec.addresses.values() for a in fams.values()]
@@ -84,14 +92,12 @@ def apply(lab: Lab, steps: Steps | None = None) -> Cluster:
                  *(c for h in members for c in node.certificates(h, addresses(h))),
                  *node.SHARED_CERTIFICATES, network.CERTIFICATE]
         pki = pki_mod.make(certs)
-    cp = control_plane.ControlPlane(master, master.address(NETWORK), str(service_cidr), str(pod_cidr))
     with steps.step("control plane: etcd, kube-apiserver, controller-manager, scheduler"):
         _link_binaries(master, ["kubeadm", "etcd"], kubeconfig=ADMIN_KUBECONFIG)
         cp.install(pki)
         cp.wait_ready()
-    cluster = Cluster(master, cp, nodes, frontends, cluster_dns_ip(service_cidr))
     cluster.apply(network.RBAC)
-    images = [node.IMAGES[name] for name in ("pause", "agnhost", COREDNS)]
+    images = [node.IMAGES[name] for name in ("pause", "agnhost", coredns)]
 
     def install_node(host):
         if host is not master:
@@ -112,8 +118,8 @@ def apply(lab: Lab, steps: Steps | None = None) -> Cluster:
                    f"nodes {names} to register and be Ready", timeout=180)
         with ThreadPoolExecutor(max_workers=len(members)) as pool:
             list(pool.map(lambda h: network.route_services(h, str(service_cidr)), members))
-    with steps.step(f"CoreDNS ({node.IMAGES[COREDNS]}) at {cluster.cluster_dns}"):
-        cluster.apply(dns.manifests(node.IMAGES[COREDNS], cluster.cluster_dns, topo.domain))
+    with steps.step(f"CoreDNS ({node.IMAGES[coredns]}) at {cluster.cluster_dns}"):
+        cluster.apply(dns.manifests(node.IMAGES[coredns], cluster.cluster_dns, topo.domain))
         cluster.kubectl(f"-n {dns.NAMESPACE} rollout status deployment/coredns --timeout=180s",
                         timeout=200)
     make_kubeconfig.install(master, cp.server)

@@ -24,9 +24,9 @@ import yaml
 
 from harness import artifacts
 from harness.artifacts import spec
-from harness.kube import kubeconfig, templates
-from harness.kube.layout import CNI_CONF_DIR, CONTAINERD_SOCKET, K8S_DIR, PKI_DIR
-from harness.kube.pki import Certificate, Pki
+from harness.setups.parts.kubernetes import kubeconfig, templates
+from harness.setups.parts.kubernetes.layout import CNI_CONF_DIR, CONTAINERD_SOCKET, K8S_DIR, PKI_DIR
+from harness.setups.parts.kubernetes.pki import Certificate, Pki
 
 if TYPE_CHECKING:
     from harness.lab.host import Host

@@ -8,9 +8,9 @@ import json
 from typing import TYPE_CHECKING
 
 from harness.lab.host import HOST_BIN_DIR
-from harness.kube import templates
-from harness.kube.layout import ADMIN_KUBECONFIG, PKI_DIR
-from harness.kube.pki import SIGNING
+from harness.setups.parts.kubernetes import templates
+from harness.setups.parts.kubernetes.layout import ADMIN_KUBECONFIG, PKI_DIR
+from harness.setups.parts.kubernetes.pki import SIGNING
 
 if TYPE_CHECKING:
     from harness.lab.host import Host

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from harness import artifacts
-from harness.kube import kubeconfig
-from harness.kube.layout import (ADMIN_KUBECONFIG, APISERVER_PORT, K8S_DIR, PKI_DIR,
+from harness.setups.parts.kubernetes import kubeconfig
+from harness.setups.parts.kubernetes.layout import (ADMIN_KUBECONFIG, APISERVER_PORT, K8S_DIR, PKI_DIR,
                                  kubernetes_service_ip, url_host)
-from harness.kube.pki import Certificate, Pki
+from harness.setups.parts.kubernetes.pki import Certificate, Pki
 from harness.lab.wait import wait_until
 
 if TYPE_CHECKING:

@@ -10,9 +10,9 @@ import json
 from typing import TYPE_CHECKING
 
 from harness import artifacts
-from harness.kube import kubeconfig
-from harness.kube.layout import CNI_CONF_DIR, K8S_DIR
-from harness.kube.pki import Certificate, Pki
+from harness.setups.parts.kubernetes import kubeconfig
+from harness.setups.parts.kubernetes.layout import CNI_CONF_DIR, K8S_DIR
+from harness.setups.parts.kubernetes.pki import Certificate, Pki
 
 if TYPE_CHECKING:
     from harness.lab.host import Host
@@ -38,8 +38,8 @@ def route_services(host: Host, service_cidr: str, timeout: float = 60) -> None:
     in OUTPUT, after the kernel has routed the packet: a real VM routes it by
     its default route, a lab host has none (nothing may leave the lab), so it
     gets this route instead; the packet is then routed again to the pod."""
-    host.wait_until_succeeds("ip link show flannel.1", timeout=timeout)
-    host.succeed(f"ip route replace {service_cidr} dev flannel.1")
+    # flanneld makes flannel.1 once its node has a pod subnet, then brings it up
+    host.wait_until_succeeds(f"ip route replace {service_cidr} dev flannel.1", timeout=timeout)
 
 
 def install(host: Host, pki: Pki, server: str, pod_cidr: str, interface: str) -> None:

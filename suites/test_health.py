@@ -1,0 +1,145 @@
+"""Cluster health as seed 000 documents it ("Basic Health Checks",
+"External API Access", LoadBalancer services), plus what a health check of
+a real control plane looks at: the components' health endpoints, RBAC
+(seed 002: "RBAC on by default") and what listens where (seed 003's
+"what's listening where", for today's ports). Written against Target/Host.
+"""
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import re
+import time
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.requires("k8s-api")
+
+#: seed 000: "The certificate is valid for 365 days"
+CERT_DAYS = 365
+#: how long a LoadBalancer Service is watched for an address nobody gives it
+PENDING_WATCH_S = 5
+
+#: TCP listeners each component may have: (process name as the kernel shortens
+#: it, where: "loopback", "node" (the host's cluster address), "any", and port
+#: or None for any port)
+LISTENERS = {
+    "master": {("etcd", "loopback", 2379), ("etcd", "loopback", 2380), ("etcd", "loopback", 2381),
+               ("kube-apiserver", "any", 6443), ("kube-controller", "loopback", 10257),
+               ("kube-scheduler", "loopback", 10259)},
+    # every Kubernetes host of this setup is a node of the cluster
+    "all": {("kubelet", "node", 10250), ("kubelet", "loopback", 10248),
+            ("kube-proxy", "loopback", 10249), ("kube-proxy", "loopback", 10256),
+            # CRI streaming (exec, port-forward) on a random loopback port
+            ("containerd", "loopback", None)},
+}
+
+
+def kubectl(target, args: str, input: str | None = None) -> str:
+    return target.kubernetes.kubectl(args, input=input)
+
+
+def test_kubectl_cluster_info_on_the_master(target):
+    master = target.kubernetes.master
+    out = master.succeed("kubectl cluster-info")
+    assert re.search(r"control plane is running at https://\S+:6443", out), out
+
+
+def test_every_node_is_ready_at_the_pinned_version(target):
+    nodes = json.loads(kubectl(target, "get nodes -o json"))["items"]
+    found = {n["metadata"]["name"]: n for n in nodes}
+    version = target.kubernetes.versions["kubernetes"]
+    for host in target.workers:
+        assert host.name in found, f"{host.name} did not register (nodes: {sorted(found)})"
+        node = found[host.name]
+        ready = {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"]
+        assert ready == "True", f"{host.name} is not Ready: {node['status']['conditions']}"
+        assert node["status"]["nodeInfo"]["kubeletVersion"] == version
+
+
+@pytest.mark.parametrize("check", ["livez", "readyz"])
+def test_apiserver_health_endpoints(target, check):
+    assert kubectl(target, f"get --raw /{check}").strip() == "ok"
+
+
+@pytest.mark.parametrize("component, port", [("kube-controller-manager", 10257),
+                                             ("kube-scheduler", 10259)])
+def test_controller_manager_and_scheduler_healthz(target, component, port):
+    out = target.kubernetes.master.succeed(f"curl -sk https://127.0.0.1:{port}/healthz")
+    assert out.strip() == "ok", f"{component}: {out}"
+
+
+def _listeners(host) -> list[tuple[str, str, int]]:
+    found = []
+    for line in host.succeed("ss -Htlnp").splitlines():
+        fields = line.split()
+        address, port = fields[3].rsplit(":", 1)
+        process = re.search(r'users:\(\("([^"]+)"', line)
+        found.append((process.group(1) if process else "?", address, int(port)))
+    return found
+
+
+def test_each_role_listens_where_it_should_and_nowhere_else(target):
+    unexpected = {}
+    for host in target.cluster_hosts:
+        allowed = LISTENERS["all"] | (LISTENERS["master"] if "master" in host.roles else set())
+        node_addresses = {str(a) for fams in host.spec.addresses.values() for a in fams.values()}
+        for process, address, port in _listeners(host):
+            where = ("loopback" if address in ("127.0.0.1", "[::1]") else
+                     "any" if address in ("*", "0.0.0.0", "[::]") else
+                     "node" if address.strip("[]") in node_addresses else address)
+            if not ({(process, where, port), (process, where, None)} & allowed
+                    or (where == "node" and (process, "any", port) in allowed)):
+                unexpected.setdefault(host.name, []).append(f"{process} on {address}:{port}")
+        if "master" in host.roles:
+            assert ("kube-apiserver", "*", 6443) in _listeners(host) or any(
+                p == "kube-apiserver" and port == 6443 for p, _, port in _listeners(host))
+    assert not unexpected, f"listening where nothing should: {unexpected}"
+
+
+def test_anonymous_requests_are_denied(target):
+    """From another host, without credentials: RBAC must refuse."""
+    server = target.kubernetes.control_plane.server
+    client = next(h for h in target.cluster_hosts if "master" not in h.roles)
+    code = client.succeed(f"curl -sk -o /dev/null -w '%{{http_code}}' {server}/api/v1/namespaces")
+    assert code in ("401", "403"), f"anonymous GET of namespaces answered {code}"
+
+
+def test_make_kubeconfig_works_from_another_host_for_365_days(target):
+    master = target.kubernetes.master
+    config = master.succeed("kubernetes-make-kubeconfig")
+    other = next(h for h in target.cluster_hosts if "master" not in h.roles)
+    other.put_file("/root/user.kubeconfig", config, mode=0o600)
+    try:
+        out = other.succeed("kubectl --kubeconfig /root/user.kubeconfig get nodes -o name")
+        assert all(f"node/{h.name}" in out.split() for h in target.workers), out
+        # cluster-admin: it may do what only an admin may
+        other.succeed("kubectl --kubeconfig /root/user.kubeconfig auth can-i '*' '*' --all-namespaces")
+    finally:
+        other.succeed("rm -f /root/user.kubeconfig")
+    user = yaml.safe_load(config)["users"][0]["user"]
+    assert user.get("token"), "the kubeconfig carries no service-account token"
+    pem = base64.b64decode(user["client-certificate-data"])
+    end = master.run("openssl x509 -noout -enddate", input=pem).stdout.strip()
+    expires = datetime.datetime.strptime(end.split("=", 1)[1], "%b %d %H:%M:%S %Y %Z")
+    days = (expires - datetime.datetime.utcnow()).total_seconds() / 86400
+    assert CERT_DAYS - 1 < days <= CERT_DAYS, f"client certificate valid {days:.1f} days"
+
+
+def test_loadbalancer_service_stays_pending(target):
+    """Seed 000: "You can still use the LoadBalancer service type but the
+    service will show up as 'Pending' forever"."""
+    service = {"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": "health-lb", "namespace": "default"},
+               "spec": {"type": "LoadBalancer", "selector": {"app": "health-lb"},
+                        "ports": [{"port": 80}]}}
+    kubectl(target, "apply -f -", input=json.dumps(service))
+    try:
+        time.sleep(PENDING_WATCH_S)   # nothing to wait for: the check is that nothing comes
+        status = json.loads(kubectl(target, "get service health-lb -o json"))["status"]
+        assert not status.get("loadBalancer", {}).get("ingress"), status
+        assert "<pending>" in kubectl(target, "get service health-lb")
+    finally:
+        kubectl(target, "delete service health-lb --wait=false")
