@@ -42,8 +42,24 @@ def test_service_name_resolves_to_its_service_ip_from_every_kubernetes_host(targ
     assert not wrong, f"{name} should be [{app.cluster_ip}], but resolved as {wrong}"
 
 
+def wildcard_not_answered(target) -> str | None:
+    """Why this target cannot keep seed 000's wildcard promise, if it cannot:
+    CoreDNS removed wildcard queries in 1.9.0 (coredns/coredns PR 5019)."""
+    if not target.provided("kubernetes"):
+        return None
+    version = target.kubernetes.versions.get("coredns", "")
+    if tuple(int(p) for p in version.lstrip("v").split(".")[:2]) >= (1, 9):
+        return (f"seed 000 promises `dig *.myapp.default.svc.cluster.local`; CoreDNS {version} "
+                "answers NXDOMAIN: wildcard queries were removed in CoreDNS 1.9.0 (PR 5019)")
+    return None
+
+
 @pytest.mark.parametrize("replicas", [0, 1, 3, 5])
-def test_wildcard_returns_exactly_the_pod_set(target, app, replicas):
+def test_wildcard_returns_exactly_the_pod_set(target, app, replicas, request):
+    broken = wildcard_not_answered(target)
+    if broken and replicas:
+        # it must fail, as documented: a pass would mean the promise holds after all
+        request.applymarker(pytest.mark.xfail(reason=broken, strict=True))
     app.scale(replicas)
     name = f"*.{app.name}.{app.namespace}.svc.cluster.local"
     for host in kubernetes_hosts(target):

@@ -1,0 +1,44 @@
+"""A real seed-000 cluster made by the harness, checked the way the issue
+says a person checks it, and removed without a trace: every process,
+container (they live in the hosts' cgroups, in none of their namespaces),
+mount, cgroup and namespace."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.lab import procs
+from provisioners import host_cgroups
+from tests.conftest import assert_no_trace, lab_footprint
+
+ROOT = Path(__file__).resolve().parent.parent
+HARNESS = Path(sys.executable).parent / "harness"
+TOPOLOGY = ROOT / "fixtures" / "topologies" / "fcio-k8s-real.yaml"
+
+
+def harness(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(HARNESS), *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=600)
+
+
+def test_up_apply_nodes_ready_dns_answers_down_leaves_nothing(netns):
+    up = harness("up", str(TOPOLOGY), "--apply")
+    assert up.returncode == 0, up.stderr[-3000:]
+    lab_id = re.search(r"lab (\S+) is up", up.stdout).group(1)
+    footprint = lab_footprint(netns, lab_id)
+    try:
+        nodes = harness("exec", lab_id, "master", "--", "kubectl", "get", "nodes", "-o", "wide")
+        assert nodes.returncode == 0, nodes.stderr
+        rows = {line.split()[0]: line.split() for line in nodes.stdout.splitlines()[1:]}
+        for name in ("node1", "node2", "node3"):
+            assert rows[name][1] == "Ready" and rows[name][4].startswith("v1.34."), nodes.stdout
+        dig = harness("exec", lab_id, "frontend", "--", "dig", "+short",
+                      "kubernetes.default.svc.cluster.local")
+        assert dig.stdout.split() == ["10.0.0.1"], dig.stdout + dig.stderr
+        containers = host_cgroups.pids_in([d / "kubepods" for d in host_cgroups.lab_dirs(lab_id)])
+        assert containers, "CoreDNS runs in containers under the nodes' kubepods cgroups"
+    finally:
+        down = harness("down", lab_id)
+    assert down.returncode == 0, down.stderr
+    assert_no_trace(netns, lab_id, footprint["inodes"])
+    assert procs.pids_alive(sorted(containers)) == [], "containers outlived the lab"
