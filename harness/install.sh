@@ -11,6 +11,7 @@ DEBIAN_PACKAGES=(
   etcd-server etcd-client haproxy bind9 bind9-utils bind9-dnsutils bird2 nginx
   postgresql nfs-ganesha nfs-ganesha-vfs libnfs-utils containernetworking-plugins
   golang-cfssl mininet bridge-utils debootstrap chromium containerd runc
+  gcc libc6-dev
   docker.io podman libvirt-daemon-system libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils
   linux-image-cloud-amd64 pkg-config libvirt-dev
 )

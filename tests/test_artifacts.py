@@ -139,7 +139,12 @@ def _snapshot(directory: Path) -> list[tuple[str, int]]:
     return sorted((str(p), p.stat().st_mtime_ns) for p in directory.rglob("*"))
 
 
-def test_import_of_a_bad_directory_is_refused_and_changes_nothing(built, tmp_path, capsys):
+def test_import_of_a_bad_directory_is_refused_and_changes_nothing(built, tmp_path, monkeypatch,
+                                                                  capsys):
+    # a cache of its own: the shared one may be in use by labs meanwhile
+    monkeypatch.setenv("HARNESS_ARTIFACTS", str(tmp_path / "cache"))
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "marker").write_text("before")
     release = tmp_path / "release"
     release.mkdir()
     shutil.copy(built.binary("kubelet"), release / "kubelet")
@@ -196,6 +201,9 @@ def containerd(tmp_path_factory):
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     sock = d / "containerd.sock"
     cgroup = f"harness-artifacts-test-{os.getpid()}"
+    # ctr and the shim keep fifos, shim sockets and runc state under here
+    run_dirs_before = set(Path("/run/containerd").rglob("*")) | {Path("/run/containerd")} \
+        if Path("/run/containerd").exists() else set()
 
     def ctr(*args, timeout=120):
         return subprocess.run(["ctr", "--address", str(sock), "-n", "k8s.io", *args],
@@ -222,6 +230,11 @@ def containerd(tmp_path_factory):
             for leftover in sorted(hierarchy.glob(f"{cgroup}/**/"), reverse=True):
                 leftover.rmdir()
         shutil.rmtree(d, ignore_errors=True)
+        made = [p for p in Path("/run/containerd").rglob("*") if p not in run_dirs_before] \
+            + ([Path("/run/containerd")] if not run_dirs_before else [])
+        for p in sorted(made, key=lambda p: len(p.parts), reverse=True):
+            if p.is_dir() and not any(p.iterdir()):
+                p.rmdir()  # only empty ones: another containerd may be using its own
 
 
 def free_port() -> int:

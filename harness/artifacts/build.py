@@ -2,9 +2,9 @@
 
 Every binary is built from our own Go modules under `go/` with the module
 proxy as the only source, at install/build time; nothing is fetched when a lab
-runs. `CGO_ENABLED=0` makes every binary static, so the same file runs on the
-machine, in a netns host, in a docker host and in a one-file image; only
-flanneld, which runs on hosts and in no image, links libc (spec.GoBuild.cgo).
+runs. Every binary is static (`CGO_ENABLED=0`, or cgo with `-extldflags=-static`
+for flanneld), so the same file runs on the machine, in a netns host, in a
+docker host and in a one-file image.
 
 The container runtime is not built: Debian's containerd 1.6.20 and runc
 (harness/install.sh) run the images. Building containerd would add build
@@ -26,8 +26,8 @@ from typing import Iterator
 from harness.artifacts import images, spec, store
 from harness.lab.progress import Steps
 
-#: the environment of every `go build`; part of the cache key
-BUILD_ENV = {"CGO_ENABLED": "0", "GOTOOLCHAIN": "local"}
+#: the environment of every `go build` (CGO_ENABLED is per build); part of the cache key
+BUILD_ENV = {"GOTOOLCHAIN": "local"}
 #: -mod=readonly: a build never edits go.mod/go.sum; -modcacherw: the module
 #: cache can be deleted without chmod
 GOFLAGS = "-buildvcs=false -mod=readonly -modcacherw"
@@ -60,7 +60,7 @@ def build_key(go_version: str) -> str:
     recipe = {
         "go_tree": store.tree_hash(spec.GO_DIR), "go": go_version, "env": BUILD_ENV,
         "goflags": GOFLAGS, "args": BUILD_ARGS, "image_format": IMAGE_FORMAT,
-        "builds": [(b.name, b.module_dir, b.package, b.directory, b.applets, b.ldflags())
+        "builds": [(b.name, b.module_dir, b.package, b.directory, b.applets, b.cgo, b.ldflags())
                    for b in spec.GO_BUILDS],
         "images": [(i.ref, i.binary, i.entrypoint, i.cmd) for i in spec.IMAGES],
     }
@@ -81,7 +81,7 @@ def _locked(base: Path) -> Iterator[None]:
 
 
 def go_build(go: Path, build: spec.GoBuild, out: Path) -> None:
-    env = {**os.environ, **BUILD_ENV, **({"CGO_ENABLED": "1"} if build.cgo else {}),
+    env = {**os.environ, **BUILD_ENV, "CGO_ENABLED": "1" if build.cgo else "0",
            "GOFLAGS": " ".join(filter(None, [GOFLAGS, os.environ.get("GOFLAGS", "")]))}
     cmd = [str(go), "build", *BUILD_ARGS, "-ldflags", build.ldflags(), "-o", str(out), build.package]
     result = subprocess.run(cmd, cwd=spec.GO_DIR / build.module_dir, env=env,

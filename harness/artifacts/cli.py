@@ -52,7 +52,9 @@ def cmd_list(args) -> int:
                   f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(s.manifest.created))}")
         table = Table("artifact", "kind", "version", "size", "path")
         for a in s.manifest.artifacts:
-            table.add_row(a.name, a.kind, a.version, _size(a.size), str(s.directory / a.path))
+            path = s.directory / a.path
+            size = f"→ {path.readlink()}" if path.is_symlink() else _size(a.size)
+            table.add_row(a.name, a.kind, a.version, size, str(path))
         out.print(table)
     return 0
 

@@ -41,8 +41,7 @@ class GoBuild:
     version_flags: tuple[str, ...] = ()  #: `-X` settings; {version} is the module's
     tag: str = ""               #: its own version where it has one (agnhost, pause)
     directory: str = "bin"      #: where in the set: CNI plugins get a directory of their own
-    #: links the machine's libc: only for a binary that runs on hosts, never in an image
-    cgo: bool = False
+    cgo: bool = False           #: needs C (linked statically all the same)
 
     @property
     def module_version(self) -> str:
@@ -56,7 +55,9 @@ class GoBuild:
         v = self.module_version
         fields = {"version": v, "major": v.lstrip("v").split(".")[0], "minor": v.split(".")[1],
                   "tag": self.tag}
-        return " ".join(["-s", "-w", *(f"-X {f.format(**fields)}" for f in self.version_flags)])
+        static = ["-extldflags=-static"] if self.cgo else []
+        return " ".join(["-s", "-w", *static,
+                         *(f"-X {f.format(**fields)}" for f in self.version_flags)])
 
 
 def _k8s_version_flags() -> tuple[str, ...]:
@@ -80,10 +81,9 @@ GO_BUILDS: tuple[GoBuild, ...] = (
             tag=PAUSE_VERSION),
     GoBuild("coredns-1.8", "coredns-1.8", "github.com/coredns/coredns", "github.com/coredns/coredns"),
     GoBuild("coredns-1.12", "coredns-1.12", "github.com/coredns/coredns", "github.com/coredns/coredns"),
+    # the udp backend's proxy is C (flannel's own Makefile builds with cgo, static)
     GoBuild("flanneld", "flannel", "github.com/flannel-io/flannel", "github.com/flannel-io/flannel",
-            version_flags=("github.com/flannel-io/flannel/pkg/version.Version={version}",),
-            # its udp backend (linked in by its main) is C on amd64
-            cgo=True),
+            version_flags=("github.com/flannel-io/flannel/pkg/version.Version={version}",), cgo=True),
     *(GoBuild(plugin.rsplit("/", 1)[1], "cni-plugins",
               f"github.com/containernetworking/plugins/plugins/{plugin}",
               "github.com/containernetworking/plugins", version_flags=CNI_VERSION_FLAG,
