@@ -48,12 +48,10 @@ SUPERVISORD = "/usr/bin/supervisord"
 
 # Puts the shell into the host's cgroups (the paths of their cgroup.procs
 # files: the first argument says how many), then execs the rest: unshare
-# then makes the host's cgroup namespace rooted there.
-ENTER_CGROUPS = r"""
-n=$1; shift
-while [ "$n" -gt 0 ]; do echo $$ > "$1"; shift; n=$((n - 1)); done
-exec "$@"
-"""
+# then makes the host's cgroup namespace rooted there. One line: it is also
+# part of the ssh ProxyCommand.
+ENTER_CGROUPS = ('n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1"; shift; n=$((n - 1)); done; '
+                 'exec "$@"')
 
 # Runs inside the new namespaces (created by unshare) to make the host's
 # private view of the machine. $1: the host's directory, $2: its hostname,

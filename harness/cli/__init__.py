@@ -9,7 +9,7 @@ from rich.table import Table
 
 import provisioners
 from provisioners.base import StuckLab, Unsupported
-from harness.cli import doctor, image
+from harness.cli import artifacts, doctor, image
 from harness.cli.output import CliError, err, out
 from harness.model import topology as topology_mod
 from harness.lab import Terminated, sigterm_as_interrupt
@@ -212,8 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.cli import reporting
     reporting.add_parsers(sub)
     image.add_parser(sub)
-    from harness.artifacts import cli as artifacts_cli
-    artifacts_cli.add_parser(sub)
+    artifacts.add_parser(sub)
     return parser
 
 

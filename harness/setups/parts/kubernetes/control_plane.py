@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from harness import artifacts
+from harness.lab.net import bracketed
 from harness.setups.parts.kubernetes import kubeconfig
 from harness.setups.parts.kubernetes.layout import (ADMIN_KUBECONFIG, APISERVER_PORT, K8S_DIR, PKI_DIR,
-                                 kubernetes_service_ip, url_host)
+                                 kubernetes_service_ip)
 from harness.setups.parts.kubernetes.pki import Certificate, Pki
 from harness.lab.wait import wait_until
 
@@ -55,7 +56,7 @@ class ControlPlane:
 
     @property
     def server(self) -> str:
-        return f"https://{url_host(self.address)}:{APISERVER_PORT}"
+        return f"https://{bracketed(self.address)}:{APISERVER_PORT}"
 
     def kubeconfig_for(self, pki: Pki, name: str, server: str | None = None) -> str:
         cn = CLIENTS[name][0] if name in CLIENTS else name

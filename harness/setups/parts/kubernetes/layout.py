@@ -28,6 +28,3 @@ def kubernetes_service_ip(service_cidr) -> str:
     """The `kubernetes` Service's ClusterIP: the first address of the range."""
     return nth_address(service_cidr, 1)
 
-
-def url_host(address: str) -> str:
-    return f"[{address}]" if ":" in address else address

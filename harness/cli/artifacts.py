@@ -4,13 +4,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
 from harness.artifacts import build as build_mod, importer, store
+from harness.cli.output import CliError, out
 from harness.lab.progress import Steps, rich_reporter
-
-out = Console(emoji=False, highlight=False)
 
 
 def _size(n: int) -> str:
@@ -60,7 +58,6 @@ def cmd_list(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from harness.cli import CliError
     try:
         found, new = importer.import_dir(Path(args.directory))
     except importer.ImportRefused as exc:
