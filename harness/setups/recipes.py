@@ -42,6 +42,7 @@ RECIPES: dict[str, list[Part]] = {
     # control plane, containerd + kubelet + kube-proxy, flannel, CoreDNS
     "fcio-k8s-real": [
         part("kubernetes cluster", kubernetes.apply),
+        part("frontend", frontend.apply),
     ],
     "k3s": [  # seed 001
         # "Nodes interact with each other on the [SRV network]"

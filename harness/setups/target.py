@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from harness.setups.parts.webgateway import Webgateway
     from harness.setups.parts.workloads.workloads import Workloads
     from harness.setups.parts.kubernetes.fcio import Cluster
-    from harness.setups.parts.kubernetes.workloads import KubeWorkloads
+    from harness.setups.parts.kubernetes.workloads import KubeProxy, KubeWorkloads
 
 
 class MissingComponent(AttributeError):
@@ -46,7 +46,9 @@ class Target:
     bgp: BgpFabric
     dns: ClusterDNS
     resolve: Callable[..., list[str]]
-    service_proxy: ServiceProxy
+    #: the address the cluster DNS answers on (HAProxy's resolver asks it)
+    dns_server: str
+    service_proxy: ServiceProxy | KubeProxy
     workload: Workloads | KubeWorkloads
     frontend: HAProxyFrontend
     storage: NfsStorage

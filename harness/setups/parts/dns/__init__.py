@@ -23,5 +23,6 @@ def apply(lab, target) -> None:
         if set(host.roles) & KUBERNETES_ROLES:
             dns.use_as_resolver(host)
     target.provide("dns", dns, "dns")
+    target.provide("dns_server", dns.address)
     target.provide("resolve", resolver(["ipv4" if c.version == 4 else "ipv6"
                                         for c in topology.pod_cidrs]))

@@ -10,8 +10,8 @@ from harness.setups.parts.frontend.haproxy import HAProxyFrontend
 
 def apply(lab, target) -> None:
     hosts = [h for h in lab.hosts.values() if "frontend" in h.roles]
-    if not hosts or not target.provided("dns"):
+    if not hosts or not target.provided("dns_server"):
         return
-    frontend = HAProxyFrontend(hosts[0], target.dns.address)
+    frontend = HAProxyFrontend(hosts[0], target.dns_server)
     frontend.apply({})
     target.provide("frontend", frontend, "haproxy", "frontend")

@@ -16,9 +16,24 @@ documents set them up. Nothing here is a stand-in.
 """
 from __future__ import annotations
 
+import ipaddress
+import json
+
 from harness.lab.resolver import resolver
+from harness.model.setups import KUBERNETES_ROLES
+from harness.setups.parts.pod_network import PodNetwork
 from harness.setups.parts.kubernetes import fcio, node
-from harness.setups.parts.kubernetes.workloads import KubeWorkloads
+from harness.setups.parts.kubernetes.workloads import KubeProxy, KubeWorkloads
+
+def pod_network(cluster) -> PodNetwork:
+    """flannel's pod network as suites see it: each node's pod subnet is the
+    podCIDR the controller-manager gave its Node; every Kubernetes host runs
+    flannel, so every one reaches pods directly."""
+    nodes = json.loads(cluster.kubectl("get nodes -o json"))["items"]
+    subnets = {n["metadata"]["name"]: [ipaddress.ip_network(c) for c in n["spec"].get("podCIDRs", [])]
+               for n in nodes}
+    return PodNetwork(subnets, KUBERNETES_ROLES, fcio.NETWORK)
+
 
 #: topology option `coredns`: which CoreDNS line the cluster runs
 COREDNS_LINES = {"1.8": "coredns-1.8", "current": "coredns-1.12"}
@@ -32,4 +47,9 @@ def apply(lab, target) -> None:
     target.provide("kubernetes", cluster, "k8s-api")
     target.provide("resolve", resolver(["ipv4" if c.version == 4 else "ipv6"
                                         for c in lab.topology.pod_cidrs]), "dns")
+    target.provide("dns_server", cluster.cluster_dns)
     target.provide("workload", KubeWorkloads(cluster, node.IMAGES["agnhost"]), "workloads")
+    target.provide("pod_network", pod_network(cluster), "pod-network", "vxlan")
+    # seed 000: "Every VM with a Kubernetes role runs a kube-proxy"
+    target.provide("service_proxy", KubeProxy([cluster.master, *cluster.nodes, *cluster.frontends]),
+                   "service-proxy")

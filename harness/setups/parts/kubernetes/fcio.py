@@ -47,6 +47,11 @@ class Cluster:
     cluster_dns: str
     versions: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def members(self) -> list[Host]:
+        """Every host of the cluster: each runs a kubelet and kube-proxy."""
+        return [self.master, *self.nodes, *self.frontends]
+
     def kubectl(self, args: str, input: str | None = None, timeout: float = 60) -> str:
         result = self.master.run(f"kubectl {args}", input=input, timeout=timeout)
         if not result.ok:

@@ -53,5 +53,8 @@ def install(host: Host, pki: Pki, server: str, pod_cidr: str, interface: str) ->
     host.service("flanneld").define(
         [str(artifacts.binary("flanneld")), "--kube-subnet-mgr",
          f"--kubeconfig-file={K8S_DIR}/flannel.kubeconfig", f"--net-config-path={NET_CONF}",
-         f"--iface={interface}", "--ip-masq=false"],
+         # as flannel's own manifests run it: flanneld masquerades only what leaves
+         # the pod network; without it the CNI plugin has the bridge masquerade
+         # every pod-to-pod packet between nodes, and pods would not see pod IPs
+         f"--iface={interface}", "--ip-masq"],
         environment={"NODE_NAME": host.name}, autostart=True, autorestart=True, startsecs=0)
