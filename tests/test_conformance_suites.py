@@ -23,7 +23,8 @@ DOCUMENTED = {
     "centos-hardway": {"etcd", "vxlan", "flannel-config", "service-proxy"},
     "kubeadm-ha": {"etcd", "etcd-quorum", "bgp", "ipv6"},
     # seed 000 on real components (harness artifacts build makes them)
-    "fcio-k8s-real": {"k8s-api", "dns", "workloads"},
+    "fcio-k8s-real": {"k8s-api", "dns", "workloads", "haproxy", "service-proxy", "pod-network",
+                      "vxlan"},
 }
 
 
