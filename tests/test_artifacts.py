@@ -164,17 +164,22 @@ def test_import_takes_release_binaries_and_image_tarballs(built, tmp_path, monke
     monkeypatch.setenv("HARNESS_ARTIFACTS", str(tmp_path / "cache"))
     release = tmp_path / "release"
     release.mkdir()
-    for name in (*importer.REQUIRED, "coredns"):
-        shutil.copy(built.binary("coredns-1.12" if name == "coredns" else name), release / name)
-    shutil.copy(built.image("registry.k8s.io/pause:3.10.1"), release / "pause.tar")
-    found, new = importer.import_dir(release)
-    assert new and found.manifest.source == "import"
-    assert found.manifest.versions["kubelet"] == K8S
-    assert found.manifest.versions["coredns"] == "1.12.1"
-    assert found.image("registry.k8s.io/pause:3.10.1").is_file()
-    assert importer.import_dir(release)[1] is False
-    # no build for this cache's key: the import is what the lookup uses
-    assert artifacts.binary("kubelet") == found.directory / "bin" / "kubelet"
+    for name in (*importer.REQUIRED, "coredns"):  # hard links: release files cost no space
+        os.link(built.binary("coredns-1.12" if name == "coredns" else name).resolve(),
+                release / name)
+    os.link(built.image("registry.k8s.io/pause:3.10.1"), release / "pause.tar")
+    try:
+        found, new = importer.import_dir(release)
+        assert new and found.manifest.source == "import"
+        assert found.manifest.versions["kubelet"] == K8S
+        assert found.manifest.versions["etcd"] == spec.binary_version("etcd").lstrip("v")
+        assert found.manifest.versions["coredns"] == "1.12.1"
+        assert found.image("registry.k8s.io/pause:3.10.1").is_file()
+        assert importer.import_dir(release)[1] is False
+        # no build for this cache's key: the import is what the lookup uses
+        assert artifacts.binary("kubelet") == found.directory / "bin" / "kubelet"
+    finally:
+        shutil.rmtree(tmp_path / "cache")  # ~1 GiB of copies: not left for pytest's retention
 
 
 # --- a real containerd (Debian's 1.6), started by hand on temporary directories ---
