@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from harness.artifacts import build  # noqa: E402
-from harness.progress import Steps  # noqa: E402
+from harness.lab.progress import Steps  # noqa: E402
 
 
 def main() -> int:
