@@ -5,16 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(
-  iproute2 iputils-ping procps psmisc util-linux socat curl ethtool tcpdump iptables
-  openssh-server openssh-client supervisor
-  etcd-server etcd-client haproxy bind9 bind9-utils bind9-dnsutils bird2 nginx
-  postgresql nfs-ganesha nfs-ganesha-vfs libnfs-utils containernetworking-plugins
-  golang-cfssl mininet bridge-utils debootstrap chromium containerd runc
-  gcc libc6-dev
-  docker.io podman libvirt-daemon-system libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils
-  linux-image-cloud-amd64 pkg-config libvirt-dev
-)
+# harness/debian-packages.txt: the packages marked machine or both
+mapfile -t DEBIAN_PACKAGES < <(awk '!/^#/ && NF && ($2 == "machine" || $2 == "both") {print $1}' \
+  harness/debian-packages.txt)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do

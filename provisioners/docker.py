@@ -284,9 +284,7 @@ class DockerProvisioner(Provisioner):
         from docker.types import IPAMConfig, IPAMPool
         scratch = {}
         for i, net in enumerate(topology.networks):
-            labels = self._labels(lab_id, network=net, owner=os.getpid(),
-                                  owner_start=procs.process_start_time(os.getpid()),
-                                  owner_host=socket.gethostname())
+            labels = self._labels(lab_id, network=net, **procs.Owner.me().fields())
             if i == 0:  # the lab's record lives on its first network
                 labels["harness.topology"] = json.dumps(topology.to_dict())
             for _ in range(20):  # another lab may take the same /24 meanwhile
@@ -431,17 +429,13 @@ class DockerProvisioner(Provisioner):
         for lab_id in sorted(i for i in ids if i and LAB_ID.match(i)):
             labels = self._record(lab_id) or {}
             topo = json.loads(labels.get("harness.topology", "{}"))
-            owner = None if lab_id in detached else int(labels.get("harness.owner", 0)) or None
-            start = labels.get("harness.owner_start")
-            elsewhere = labels.get("harness.owner_host", socket.gethostname()) != socket.gethostname()
+            owner = procs.Owner.from_fields(labels, prefix="harness.")
             hosts = [h["name"] for h in topo.get("hosts", [])]
             found = {c.labels.get("harness.host") for c in self.client.containers.list(
                 all=True, filters={"label": f"{LABEL}={lab_id}"})}
             records.append(LabRecord(
                 id=lab_id, provisioner=self.name, topology=topo.get("name", "?"),
-                owner_pid=owner,
-                # an owner on another machine cannot be checked from here: assume alive
-                owner_alive=elsewhere or procs.alive(owner, int(start) if start and start != "None" else None),
+                owner_pid=None if lab_id in detached else owner.pid, owner_alive=owner.alive(),
                 hosts=hosts, complete=bool(hosts) and set(hosts) <= found))
         return records
 

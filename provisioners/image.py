@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from harness.lab import debian
 from harness.lab.progress import Steps
 
 SUITE = "bookworm"
@@ -26,17 +27,7 @@ REPOSITORY = "harness-host"
 CACHE_DIR = Path(os.environ.get("HARNESS_IMAGE_CACHE", "/var/cache/harness/images"))
 
 #: what a lab host needs for the Host API and the setups' components
-PACKAGES = (
-    # Host API: supervisord as PID 1's child, commands, faults, testinfra
-    "supervisor", "iproute2", "iputils-ping", "procps", "psmisc", "iptables", "socat",
-    "curl", "tcpdump", "ethtool", "kmod", "openssh-server", "openssh-client",
-    # VMs: the libvirt provisioner runs commands through the guest agent
-    "qemu-guest-agent",
-    # the components of the setups (the same list harness/install.sh puts on the machine)
-    "etcd-server", "etcd-client", "haproxy", "bind9", "bind9-utils", "bind9-dnsutils",
-    "bird2", "nginx", "containernetworking-plugins", "postgresql", "nfs-ganesha",
-    "nfs-ganesha-vfs", "libnfs-utils",
-)
+PACKAGES = debian.image_packages()  # harness/debian-packages.txt, `image` and `both`
 
 #: runs as the container's (or VM's) init at every boot: names the lab links
 #: after their networks, gives them the topology's addresses, writes

@@ -33,7 +33,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 from xml.etree import ElementTree
@@ -305,9 +304,8 @@ class LibvirtProvisioner(Provisioner):
         config = self._config_drive(f"{host.domain_name}.config.img", {
             "links": "\n".join(links) + "\n", "hosts": etc_hosts(topology),
             "hostname": host.name + "\n"})
-        meta = json.dumps({"lab": lab_id, "host": host.name, "owner": os.getpid(),
-                           "owner_start": procs.process_start_time(os.getpid()),
-                           "owner_host": socket.gethostname(), "topology": topology.to_dict()})
+        meta = json.dumps({"lab": lab_id, "host": host.name, **procs.Owner.me().fields(),
+                           "topology": topology.to_dict()})
         nics = "".join(interface_xml(lab_id, host.name, n) for n in host.spec.addresses)
         xml = f"""<domain type='{accel}'>
   <name>{host.domain_name}</name>
@@ -387,12 +385,11 @@ class LibvirtProvisioner(Provisioner):
         for lab_id, metas in sorted(labs.items()):
             meta = metas[0]
             detached = f"{PREFIX}{lab_id}-detached" in markers
-            elsewhere = meta.get("owner_host") != socket.gethostname()
+            owner = procs.Owner.from_fields(meta)
             hosts = [h["name"] for h in meta["topology"]["hosts"]]
             records.append(LabRecord(
                 id=lab_id, provisioner=self.name, topology=meta["topology"]["name"],
-                owner_pid=None if detached else meta["owner"],
-                owner_alive=elsewhere or procs.alive(meta["owner"], meta["owner_start"]),
+                owner_pid=None if detached else owner.pid, owner_alive=owner.alive(),
                 hosts=hosts, complete=set(hosts) <= {m["host"] for m in metas}))
         return records
 

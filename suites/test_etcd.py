@@ -57,7 +57,7 @@ def test_quorum_one_down_writes_two_down_refuses_recovery_restores(etcd, record_
         etcd.stop(second)
         # not acknowledged; the proposal may still commit once quorum is back,
         # as etcd documents for a timed-out request
-        refused = etcd.etcdctl("put /suite/quorum/two-down written", via=first)
+        refused = etcd.etcdctl(["put", "/suite/quorum/two-down", "written"], via=first)
         assert not refused.ok, "a write was accepted with two of three members down"
     finally:
         start = time.monotonic()

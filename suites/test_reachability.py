@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import ipaddress
+import shlex
 import subprocess
 import time
 
@@ -47,7 +48,7 @@ def url(pod) -> str:
 
 
 def fetch(source, pod):
-    return source.run(f"curl -sS -m 3 {url(pod)}", timeout=10)
+    return source.run(shlex.join(["curl", "-sS", "-m", "3", url(pod)]), timeout=10)
 
 
 def assert_reachability(source_name: str, source, dest, allowed: bool) -> None:
@@ -102,12 +103,11 @@ def test_host_gw_routes_are_the_other_nodes_subnets(lab, target, host_name):
             expected[str(s)] = (str(topology.hosts[node].address(net, fam)), net)
     routes = {}
     for family in (4, 6):
-        for line in host.succeed(f"ip -{family} route show").splitlines():
-            parts = line.split()
-            if "via" in parts and any(ipaddress.ip_network(parts[0]).subnet_of(c)
-                                      for c in topology.pod_cidrs
-                                      if c.version == family):
-                routes[parts[0]] = (parts[parts.index("via") + 1], parts[parts.index("dev") + 1])
+        for route in host.routes(family):
+            if "gateway" in route and route["dst"] != "default" and any(
+                    ipaddress.ip_network(route["dst"]).subnet_of(c)
+                    for c in topology.pod_cidrs if c.version == family):
+                routes[route["dst"]] = (route["gateway"], route["dev"])
     assert routes == expected
 
 
@@ -175,7 +175,7 @@ def test_flannel_subnet_leases_are_in_etcd(lab, target):
     """seed 003: each node's lease under /atomic.io/network/subnets/, keyed
     like 10.241.60.0-24, naming the node's public IP and its flannel.1 VTEP."""
     etcd, subnets = target.etcd, target.pod_network.subnets
-    listed = etcd.etcdctl("get --prefix --keys-only /atomic.io/network/subnets/")
+    listed = etcd.etcdctl(["get", "--prefix", "--keys-only", "/atomic.io/network/subnets/"])
     assert listed.ok, listed.summary()
     expected = {f"/atomic.io/network/subnets/{s.network_address}-{s.prefixlen}": node
                 for node, node_subnets in subnets.items() for s in node_subnets}

@@ -9,6 +9,7 @@ import re
 import secrets
 
 import pytest
+import shlex
 
 
 pytestmark = pytest.mark.requires("nfs")
@@ -41,7 +42,7 @@ def test_claim_directory_is_named_like_nfs_subdir_provisioner(target, lab):
     m = PV_DIR.match(claim.directory)
     assert m and m["ns"] == NAMESPACE and m["pvc"] == "data", claim.directory
     nfs = target.storage.host
-    assert nfs.succeed(f"stat -c %a {claim.path}").strip() == "777"
+    assert nfs.succeed(shlex.join(["stat", "-c", "%a", claim.path])).strip() == "777"
 
 
 def test_pod_on_another_agent_reads_the_same_bytes(target, two_pods):
@@ -78,11 +79,11 @@ def test_deleted_claim_follows_the_reclaim_policy(target, two_pods):
                 else "archived" if storage.archive_on_delete else "deleted")
     assert outcome == expected
     if outcome == "archived":
-        assert not nfs.run(f"test -e {claim.path}").ok
+        assert not nfs.run(shlex.join(["test", "-e", claim.path])).ok
         assert nfs.get_file(f"{storage.archived_path(claim)}/keep") == b"precious\n"
     elif outcome == "deleted":
-        assert not nfs.run(f"test -e {claim.path}").ok
-        assert not nfs.run(f"test -e {storage.archived_path(claim)}").ok
+        assert not nfs.run(shlex.join(["test", "-e", claim.path])).ok
+        assert not nfs.run(shlex.join(["test", "-e", storage.archived_path(claim)])).ok
     else:
         assert nfs.get_file(f"{claim.path}/keep") == b"precious\n"
     if outcome != "retained":

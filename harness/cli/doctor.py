@@ -5,6 +5,8 @@ import os
 import shutil
 from dataclasses import dataclass
 
+from harness.lab import debian
+
 
 @dataclass(frozen=True)
 class Prerequisite:
@@ -21,28 +23,11 @@ def apt(package: str) -> str:
     return f"apt-get install -y {package}"
 
 
+#: every package of harness/debian-packages.txt this machine needs that a
+#: command shows, and what is not a Debian package
 PREREQUISITES = [
-    Prerequisite("iproute2", "ip", "netns labs", apt("iproute2")),
-    Prerequisite("util-linux unshare/nsenter", "nsenter", "netns labs", apt("util-linux")),
-    Prerequisite("supervisord", "supervisord", "services on lab hosts", apt("supervisor")),
-    Prerequisite("OpenSSH server", "sshd", "--ssh hosts (testinfra ssh://)", apt("openssh-server")),
-    Prerequisite("socat", "socat", "ssh into netns hosts", apt("socat")),
-    Prerequisite("etcd", "etcd", "etcd in centos-hardway and kubeadm-ha", apt("etcd-server etcd-client")),
-    Prerequisite("HAProxy", "haproxy", "the frontend", apt("haproxy")),
-    Prerequisite("BIND", "named", "cluster DNS", apt("bind9 bind9-utils bind9-dnsutils")),
-    Prerequisite("BIRD 2", "bird", "BGP in kubeadm-ha", apt("bird2")),
-    Prerequisite("nginx", "nginx", "the k3s webgateway", apt("nginx")),
-    Prerequisite("PostgreSQL", "pg_ctlcluster", "the k3s datastore", apt("postgresql")),
-    Prerequisite("nfs-ganesha", "ganesha.nfsd", "NFS claims", apt("nfs-ganesha nfs-ganesha-vfs")),
-    Prerequisite("libnfs tools", "nfs-cp", "NFS client side", apt("libnfs-utils")),
-    Prerequisite("CNI plugins", "/usr/lib/cni/bridge", "pods", apt("containernetworking-plugins")),
-    Prerequisite("cfssl", "cfssl", "cluster PKI", apt("golang-cfssl")),
-    Prerequisite("tcpdump", "tcpdump", "captures in the reachability suite", apt("tcpdump")),
-    Prerequisite("Mininet", "mn", "benchmarks/lab_up.py peer", apt("mininet")),
-    Prerequisite("docker engine", "dockerd", "the docker provisioner", apt("docker.io")),
-    Prerequisite("podman", "podman", "the podman provisioner", apt("podman")),
-    Prerequisite("libvirt", "libvirtd", "the libvirt provisioner", apt("libvirt-daemon-system qemu-system-x86")),
-    Prerequisite("debootstrap", "debootstrap", "host images", apt("debootstrap")),
+    *(Prerequisite(p.name, p.command, p.needed_for, apt(p.name))
+      for p in debian.packages() if p.on_machine and p.command),
     Prerequisite("kubectl", "kubectl", "the kubernetes target", "a kubectl binary on PATH"),
 ]
 

@@ -6,6 +6,7 @@ die (`crash`) and come back (`start`). Everything else is built on those.
 """
 from __future__ import annotations
 
+import json
 import shlex
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -135,6 +136,12 @@ class Host(ABC):
         flag = "-Hltn" if proto == "tcp" else "-Hlun"
         out = self.succeed(f"ss {flag} 'sport = :{int(port)}'")
         return [line.split()[3] for line in out.splitlines() if line.strip()]
+
+    def routes(self, family: int, *selectors: str) -> list[dict]:
+        """The host's IPv`family` routes (matching `selectors`, as `ip route
+        show` takes them), as `ip -j` reports them: dst, gateway, dev, ..."""
+        return json.loads(self.succeed(shlex.join(["ip", "-j", f"-{family}", "route", "show", *selectors]))
+                          or "[]")
 
     def wait_for_port(self, port: int, proto: str = "tcp", timeout: float = 30) -> None:
         wait_until(lambda: self.listening(port, proto),

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -98,3 +100,36 @@ def process_start_time(pid: int) -> int | None:
 
 def alive(pid: int | None, start_time: int | None) -> bool:
     return pid is not None and process_start_time(pid) == start_time
+
+
+def _int_or_none(value) -> int | None:
+    return int(value) if value not in (None, "", "None", 0, "0") else None
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The process a lab belongs to, recorded the same way by every provisioner
+    (as docker labels, in libvirt metadata): its pid, that pid's start time
+    (a reused pid is not taken for it) and its machine."""
+    pid: int | None
+    start: int | None
+    machine: str
+
+    @classmethod
+    def me(cls) -> Owner:
+        return cls(os.getpid(), process_start_time(os.getpid()), socket.gethostname())
+
+    def fields(self) -> dict[str, str]:
+        return {"owner": str(self.pid), "owner_start": str(self.start), "owner_host": self.machine}
+
+    @classmethod
+    def from_fields(cls, fields: dict, prefix: str = "") -> Owner:
+        """The owner from what `fields()` wrote (keys under `prefix`; values as
+        strings, or ints in records older than this helper)."""
+        return cls(_int_or_none(fields.get(f"{prefix}owner")),
+                   _int_or_none(fields.get(f"{prefix}owner_start")),
+                   fields.get(f"{prefix}owner_host") or socket.gethostname())
+
+    def alive(self) -> bool:
+        # an owner on another machine cannot be checked from here: assume alive
+        return self.machine != socket.gethostname() or alive(self.pid, self.start)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import shlex
 import xmlrpc.client
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.lab import templates
 from harness.lab.wait import wait_until
 
 if TYPE_CHECKING:
@@ -76,18 +78,11 @@ class Service:
         """
         if isinstance(command, list):
             command = shlex.join(command)
-        lines = [f"[program:{self.name}]", f"command={command.replace('%', '%%')}",
-                 f"directory={directory}", f"autostart={str(autostart).lower()}",
-                 f"autorestart={str(autorestart).lower()}", f"startsecs={startsecs}",
-                 f"stopsignal={stopsignal}", f"stopwaitsecs={stopwaitsecs}",
-                 "stopasgroup=true", "killasgroup=true", "redirect_stderr=true",
-                 f"stdout_logfile=/var/log/{self.name}.log", "stdout_logfile_maxbytes=0"]
-        if user:
-            lines.append(f"user={user}")
-        if environment:
-            env = ",".join(f'{k}="{v}"' for k, v in environment.items())
-            lines.append(f"environment={env.replace('%', '%%')}")
-        self.host.put_file(f"{PROGRAM_DIR}/{self.name}.conf", "\n".join(lines) + "\n")
+        program = templates.render(Path(__file__).parent, "program.conf", name=self.name,
+                                   command=command, directory=directory, autostart=autostart,
+                                   autorestart=autorestart, startsecs=startsecs, stopsignal=stopsignal,
+                                   stopwaitsecs=stopwaitsecs, user=user, environment=environment)
+        self.host.put_file(f"{PROGRAM_DIR}/{self.name}.conf", program)
         rpc = self._rpc
         added, changed, removed = rpc.reloadConfig()[0]
         if self.name in changed or self.name in removed:

@@ -155,23 +155,27 @@ def frontends(hosts_with_role):
     return hosts_with_role("frontend")
 
 
-def pytest_runtest_setup(item):
+_REQUIRES_FIXTURE = "_harness_requires"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """A test marked requires(...) requests the skipping fixture first of all
+    its fixtures, so that a module fixture needing the missing capability
+    never runs."""
+    for item in items:
+        names = getattr(item, "fixturenames", None)
+        if names is not None and item.get_closest_marker("requires") and _REQUIRES_FIXTURE not in names:
+            names.insert(0, _REQUIRES_FIXTURE)
+
+
+@pytest.fixture(name=_REQUIRES_FIXTURE)
+def requires_check(request):
     """Skip, naming what is missing, a test marked requires(...) on a target
     lacking it."""
-    marks = list(item.iter_markers("requires"))
-    if not marks:
-        return
-    # The check runs before the item's fixtures (so that a module fixture
-    # needing the missing component never runs): set up the session node
-    # first, so the session-scoped target can be requested (pytest >= 8
-    # refuses fixture requests for nodes not set up yet).
-    state = item.session._setupstate
-    if item.session not in state.stack:
-        state.setup(item.session)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", pytest.PytestRemovedIn10Warning)
-        target = item._request.getfixturevalue("target")
-    missing = [cap for mark in marks for cap in mark.args if not target.has(cap)]
+    target = request.getfixturevalue("target")
+    missing = [cap for mark in request.node.iter_markers("requires") for cap in mark.args
+               if not target.has(cap)]
     if missing:
         pytest.skip(f"target lacks capability: {', '.join(missing)} "
                     f"(setup {target.lab.topology.setup}, lab target)")

@@ -19,10 +19,10 @@ import json
 import os
 import re
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from _pytest.junitxml import xml_key
 
 from harness import results
 
@@ -87,6 +87,7 @@ class ResultsRecorder:
         self.versions: dict[str, str] = {}
         self.tests: dict[str, results.TestResult] = {}
         self.started = time.time()
+        self.run: results.RunResult | None = None  # the controller's, once the session finished
 
     @pytest.hookimpl(wrapper=True)
     def pytest_fixture_setup(self, fixturedef, request):
@@ -156,10 +157,29 @@ class ResultsRecorder:
             finished=time.time(), exit_status=int(exitstatus),
             tests=sorted(self.tests.values(), key=lambda t: t.nodeid))
         run.write(self.dir)
-        xml = self.config.stash.get(xml_key, None)
-        if xml is not None:
-            for name in ("setup", "topology", "provisioner"):
-                xml.add_global_property(name, getattr(run, name) or "")
-            xml.add_global_property("labs", " ".join(run.labs))
-            for component, version in run.versions.items():
-                xml.add_global_property(f"version.{component}", version)
+        self.run = run
+
+    def pytest_unconfigure(self, config):
+        """The run's setup, topology, provisioner, lab ids and component
+        versions become global properties of the JUnit file, which pytest's
+        junitxml has written in its pytest_sessionfinish."""
+        run, path = self.run, config.option.xmlpath
+        if run is None or not path or not Path(path).is_file():
+            return
+        properties = [(name, getattr(run, name) or "") for name in ("setup", "topology", "provisioner")]
+        properties.append(("labs", " ".join(run.labs)))
+        properties += [(f"version.{component}", version) for component, version in run.versions.items()]
+        _add_junit_global_properties(Path(path), properties)
+
+
+def _add_junit_global_properties(path: Path, properties: list[tuple[str, str]]) -> None:
+    tree = ET.parse(path)
+    root = tree.getroot()
+    for suite in [root] if root.tag == "testsuite" else root.iter("testsuite"):
+        element = suite.find("properties")
+        if element is None:
+            element = ET.Element("properties")
+            suite.insert(0, element)
+        for name, value in properties:
+            ET.SubElement(element, "property", name=name, value=str(value))
+    tree.write(path, encoding="utf-8", xml_declaration=True)

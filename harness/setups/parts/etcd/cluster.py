@@ -14,6 +14,7 @@ is the failure the seed describes, reported with the stale member named.
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -121,23 +122,24 @@ class EtcdCluster:
     def wipe(self, name: str) -> None:
         m = self.member(name)
         m.host.service(SERVICE).stop()
-        m.host.succeed(f"rm -rf {DATA_ROOT}/{name}")
+        m.host.succeed(shlex.join(["rm", "-rf", f"{DATA_ROOT}/{name}"]))
 
     # -- etcdctl ------------------------------------------------------------------
-    def etcdctl(self, args: str, via: str | None = None, endpoints: list[str] | None = None,
+    def etcdctl(self, args: list[str], via: str | None = None, endpoints: list[str] | None = None,
                 timeout: float = 10):
-        """Run etcdctl on a member's host (the first member by default)."""
+        """Run etcdctl with `args` on a member's host (the first member by default)."""
         m = self.member(via) if via else next(iter(self.members.values()))
         eps = ",".join(endpoints or [m.client_url])
-        tls = (f" --cacert {PKI_DIR}/ca.crt --cert {PKI_DIR}/server.crt --key {PKI_DIR}/server.key"
-               if self.tls else "")
-        return m.host.run(f"ETCDCTL_API=3 etcdctl --endpoints={eps}{tls} "
-                          f"--dial-timeout=2s --command-timeout=3s {args}", timeout=timeout)
+        tls = (["--cacert", f"{PKI_DIR}/ca.crt", "--cert", f"{PKI_DIR}/server.crt",
+                "--key", f"{PKI_DIR}/server.key"] if self.tls else [])
+        return m.host.run(shlex.join(["env", "ETCDCTL_API=3", "etcdctl", f"--endpoints={eps}", *tls,
+                                      "--dial-timeout=2s", "--command-timeout=3s", *args]),
+                          timeout=timeout)
 
     def health(self, via: str | None = None) -> dict[str, bool]:
         """client URL -> healthy, for every member, as seen from `via`."""
         urls = [m.client_url for m in self.members.values()]
-        out = self.etcdctl("endpoint health -w json", via=via, endpoints=urls)
+        out = self.etcdctl(["endpoint", "health", "-w", "json"], via=via, endpoints=urls)
         try:
             rows = json.loads(out.stdout or "[]")
         except json.JSONDecodeError:
@@ -152,19 +154,19 @@ class EtcdCluster:
         wait_until(self.healthy, "every etcd member healthy", timeout, 0.2)
 
     def put(self, key: str, value: str, via: str | None = None) -> None:
-        out = self.etcdctl(f"put {key} -- '{value}'" if value.startswith("-") else f"put {key} '{value}'", via=via)
+        out = self.etcdctl(["put", key, "--", value], via=via)
         if not out.ok:
             raise CommandFailed(out, f"(etcd put {key})")
 
     def get(self, key: str, via: str | None = None) -> str | None:
-        out = self.etcdctl(f"get {key} --print-value-only", via=via)
+        out = self.etcdctl(["get", key, "--print-value-only"], via=via)
         if not out.ok:
             raise CommandFailed(out, f"(etcd get {key})")
         return out.stdout.rstrip("\n") if out.stdout else None
 
     def member_list(self, via: str | None = None) -> list[dict]:
         """[{ID (hex), name, peerURLs, clientURLs}] as the cluster lists them."""
-        out = self.etcdctl("member list -w json", via=via)
+        out = self.etcdctl(["member", "list", "-w", "json"], via=via)
         if not out.ok:
             raise CommandFailed(out, "(etcd member list)")
         return [dict(m, ID=format(m["ID"], "x")) for m in json.loads(out.stdout).get("members", [])]
@@ -183,7 +185,7 @@ class EtcdCluster:
                      or self.member(name).peer_url in m.get("peerURLs", [])]
             if not stale:
                 return True
-            out = self.etcdctl(f"member remove {stale[0]['ID']}", via=via)
+            out = self.etcdctl(["member", "remove", stale[0]["ID"]], via=via)
             if not out.ok:
                 raise EtcdError(out.summary())
             return False
@@ -195,7 +197,7 @@ class EtcdCluster:
         m, via = self.member(name), self._other(name)
 
         def add():
-            out = self.etcdctl(f"member add {name} --peer-urls={m.peer_url}", via=via)
+            out = self.etcdctl(["member", "add", name, f"--peer-urls={m.peer_url}"], via=via)
             if out.ok:
                 return "added"
             stale = [s for s in self.member_list(via) if m.peer_url in s.get("peerURLs", [])]

@@ -3,6 +3,7 @@ listens from seed 001 options, read HAProxy's runtime state from its stats
 socket, send requests through a bind."""
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -70,7 +71,11 @@ class HAProxyFrontend:
         self.host.wait_until_succeeds(f"test -S {STATS_SOCKET}", 10)
 
     def admin(self, command: str) -> str:
-        return self.host.succeed(f"echo '{command}' | socat -t 2 - UNIX-CONNECT:{STATS_SOCKET}")
+        result = self.host.run(shlex.join(["socat", "-t", "2", "-", f"UNIX-CONNECT:{STATS_SOCKET}"]),
+                               input=command + "\n")
+        if not result.ok:
+            raise CommandFailed(result, "(haproxy admin)")
+        return result.stdout
 
     def servers(self, name: str) -> list[ServerState]:
         """The servers of listen `name` as HAProxy's runtime state has them."""
@@ -93,5 +98,5 @@ class HAProxyFrontend:
         """GET through a bind ("addr:port" / "[v6]:port") from `client` (default
         the frontend host); returns the body."""
         client = client or self.host
-        return client.succeed(f"curl -sS -g -m 3 http://{bind}{path}").strip()
+        return client.succeed(shlex.join(["curl", "-sS", "-g", "-m", "3", f"http://{bind}{path}"])).strip()
 

@@ -111,12 +111,12 @@ def write_leases(etcd, nodes: list[flannel.VxlanNode]) -> None:
     """Write each node's subnet lease where flanneld would, with its TTL,
     through the cluster's own etcd client (its endpoints, its TLS)."""
     for node in nodes:
-        granted = etcd.etcdctl(f"lease grant {flannel.LEASE_TTL}")
+        granted = etcd.etcdctl(["lease", "grant", str(flannel.LEASE_TTL)])
         if not granted.ok:
             raise CommandFailed(granted, "(etcd lease grant)")
         lease = granted.stdout.split()[1]
         value = flannel.lease_value(node.public_ip, node.mac)
-        put = etcd.etcdctl(f"put --lease={lease} {flannel.lease_key(node.subnet)} '{value}'")
+        put = etcd.etcdctl(["put", f"--lease={lease}", flannel.lease_key(node.subnet), "--", value])
         if not put.ok:
             raise CommandFailed(put, "(etcd put lease)")
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import shlex
 from dataclasses import dataclass, field
 
 from harness.lab.collectors import Collector
@@ -116,17 +117,9 @@ def mesh(nodes: list[tuple[str, int, str, list[str]]], router: tuple[str, int, s
     return speakers
 
 
-ROUTE_LINE = re.compile(r"^(?P<prefix>[0-9a-f:]+/\d+)\s+via\s+(?P<via>[0-9a-f:]+)\s+dev\s+(?P<dev>\S+)")
-
-
-def kernel_routes(ip_route_output: str) -> dict[str, str]:
-    """prefix -> next hop from `ip -6 route show proto bird`."""
-    out = {}
-    for line in ip_route_output.splitlines():
-        m = ROUTE_LINE.match(line.strip())
-        if m:
-            out[str(ipaddress.ip_network(m["prefix"]))] = m["via"]
-    return out
+def kernel_routes(routes: list[dict]) -> dict[str, str]:
+    """prefix -> next hop, from `ip -j -6 route show proto bird` (Host.routes)."""
+    return {str(ipaddress.ip_network(r["dst"])): r["gateway"] for r in routes if "gateway" in r}
 
 
 def as_paths(birdc_all_output: str) -> dict[str, set[str]]:
@@ -153,11 +146,11 @@ class BgpFabric:
         self.converged_in: float | None = None
 
     def birdc(self, host: str, command: str) -> str:
-        return self.lab.host(host).succeed(f"birdc -s {SOCKET_PATH} {command}")
+        return self.lab.host(host).succeed(shlex.join(["birdc", "-s", SOCKET_PATH, command]))
 
     def kernel_routes(self, host: str) -> dict[str, str]:
         """pod block -> next hop in `host`'s kernel, as BIRD installed it."""
-        return kernel_routes(self.lab.host(host).succeed("ip -6 route show proto bird"))
+        return kernel_routes(self.lab.host(host).routes(6, "proto", "bird"))
 
     def as_paths(self, host: str) -> dict[str, set[str]]:
         return as_paths(self.birdc(host, "show route all"))

@@ -1,13 +1,15 @@
 """The webgateway's nginx on the k3s frontend (seed 001 scenario 1), via
-nginx.py: a self-signed certificate made here, the config checked
+nginx.py: a certificate from a CA of its own (harness/setups/pki.py), the config checked
 with `nginx -t`, nginx in the foreground under supervisord, listening on the
 frontend's public (FE) addresses. HAProxy behind it on 127.0.0.1:8000, and
 scenario 2's tcp-mode pass-through, come from the frontend component."""
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 from harness.setups.parts.webgateway import nginx as wg
+from harness.setups.pki import CertificateAuthority
 
 PUBLIC_NETWORK = "fe"
 
@@ -28,9 +30,13 @@ def apply(lab, target) -> None:
     vhost = lab.topology.options.get("webgateway_vhost", wg.DEFAULT_VHOST)
     addresses = [str(a) for a in host.spec.addresses.get(PUBLIC_NETWORK, {}).values()] \
         or [host.address()]
-    host.succeed(wg.self_signed_cert_command(vhost))
+    ca = CertificateAuthority(f"{vhost} webgateway CA")
+    cert, key = ca.issue(vhost, dns_names=[vhost])
+    host.succeed(shlex.join(["install", "-d", "-m", "0700", wg.TLS_DIR]))
+    host.put_file(wg.KEY, key, mode=0o600)
+    host.put_file(wg.CERT, cert + ca.cert_pem)  # the chain nginx serves, and what clients trust
     host.put_file(wg.CONFIG_PATH, wg.config(vhost, addresses))
-    host.succeed(f"mkdir -p /var/log/nginx && nginx -t -q -c {wg.CONFIG_PATH}")
+    host.succeed(f"mkdir -p /var/log/nginx && nginx -t -q -c {shlex.quote(wg.CONFIG_PATH)}")
     host.service("nginx").define(["nginx", "-c", wg.CONFIG_PATH])
     for port in (80, 443):
         host.wait_for_port(port, timeout=30)

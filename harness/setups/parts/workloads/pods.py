@@ -173,7 +173,7 @@ def delete_pods(pods: list[Pod]) -> None:
         node = pod.node
         wait_until(lambda: _remove_program(node, pod.service_name),
                    f"pod {pod.namespace}/{pod.name} to stop on {node.name}", timeout=20, interval=0.05)
-        node.run(f"rm -f {PROGRAM_DIR}/{pod.service_name}.conf")
+        node.run(shlex.join(["rm", "-f", f"{PROGRAM_DIR}/{pod.service_name}.conf"]))
         result = _cni(node, "DEL", pod.netns, list(pod.subnets))
         if not result.ok:
             raise CommandFailed(result, f"(CNI DEL of pod {pod.namespace}/{pod.name})")
