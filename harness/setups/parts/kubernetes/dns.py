@@ -9,7 +9,9 @@ which shipped CoreDNS 1.8, the last line that answers wildcard queries
 """
 from __future__ import annotations
 
-from harness.setups.parts.kubernetes import templates
+from harness.lab import templates
+from harness.setups.parts.kubernetes.layout import PART_DIR
+
 
 NAMESPACE = "kube-system"
 REPLICAS = 2
@@ -36,7 +38,7 @@ def manifests(image: str, cluster_ip: str, domain: str) -> list[dict]:
                      "name": "system:coredns"},
          "subjects": [{"kind": "ServiceAccount", "name": "coredns", "namespace": NAMESPACE}]},
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "coredns", **meta},
-         "data": {"Corefile": templates.render("Corefile.j2", domain=domain, ttl=TTL)}},
+         "data": {"Corefile": templates.render(PART_DIR, "Corefile.j2", domain=domain, ttl=TTL)}},
         {"apiVersion": "apps/v1", "kind": "Deployment",
          "metadata": {"name": "coredns", "labels": LABELS, **meta},
          "spec": {"replicas": REPLICAS, "selector": {"matchLabels": LABELS},

@@ -15,6 +15,7 @@ Kubernetes VM" ("Every VM with a Kubernetes role runs a kube-proxy").
 from __future__ import annotations
 
 import json
+import shlex
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -85,6 +86,12 @@ def apply(lab: Lab, steps: Steps | None = None, coredns: str = COREDNS) -> Clust
     cluster = Cluster(master, cp, nodes, frontends, cluster_dns_ip(service_cidr),
                       {"kubernetes": spec.binary_version("kubelet"),
                        "coredns": node.IMAGES[coredns].rsplit(":", 1)[1]})
+    binary = artifacts.binary("kube-apiserver")
+    if not master.run(shlex.join(["test", "-x", str(binary)])).ok:
+        raise RuntimeError(
+            f"the Kubernetes artifacts ({binary.parent}) are not visible on the lab's hosts: "
+            "each host has a private /tmp, /run and /var/lib; keep HARNESS_ARTIFACTS elsewhere "
+            "(default /var/cache/harness/artifacts)")
     if master.run(f"kubectl --kubeconfig={ADMIN_KUBECONFIG} get --raw=/readyz").ok:
         # a lab attached again (--lab): its cluster runs; a new PKI would not match it
         return cluster

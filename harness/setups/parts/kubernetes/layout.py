@@ -3,6 +3,10 @@ layout where the seed names one)."""
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
+
+#: this part's folder (its config templates are in templates/)
+PART_DIR = Path(__file__).parent
 
 K8S_DIR = "/etc/kubernetes"
 PKI_DIR = f"{K8S_DIR}/pki"

@@ -24,12 +24,15 @@ import yaml
 
 from harness import artifacts
 from harness.artifacts import spec
-from harness.setups.parts.kubernetes import kubeconfig, templates
-from harness.setups.parts.kubernetes.layout import CNI_CONF_DIR, CONTAINERD_SOCKET, K8S_DIR, PKI_DIR
+from harness.lab import templates
+from harness.setups.parts.kubernetes import kubeconfig
+from harness.setups.parts.kubernetes.layout import (CNI_CONF_DIR, CONTAINERD_SOCKET, K8S_DIR, PART_DIR,
+                                                    PKI_DIR)
 from harness.setups.parts.kubernetes.pki import Certificate, Pki
 
 if TYPE_CHECKING:
     from harness.lab.host import Host
+
 
 #: image name by the binary it holds: the names the components pull
 IMAGES = {image.binary: image.ref for image in spec.IMAGES}
@@ -78,8 +81,8 @@ class Node:
     def _containerd(self, images: list[str]) -> None:
         h = self.host
         h.put_file("/etc/containerd/config.toml", templates.render(
-            "containerd.toml.j2", host=h.name, socket=CONTAINERD_SOCKET, sandbox_image=SANDBOX_IMAGE,
-            cni_bin_dir=str(artifacts.cni_dir()), cni_conf_dir=CNI_CONF_DIR))
+            PART_DIR, "containerd.toml.j2", host=h.name, socket=CONTAINERD_SOCKET,
+            sandbox_image=SANDBOX_IMAGE, cni_bin_dir=str(artifacts.cni_dir()), cni_conf_dir=CNI_CONF_DIR))
         h.service("containerd").define(
             ["containerd", "--config", "/etc/containerd/config.toml"], autostart=True,
             autorestart=True, startsecs=0)
