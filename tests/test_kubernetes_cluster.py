@@ -3,9 +3,12 @@ says a person checks it, and removed without a trace: every process,
 container (they live in the hosts' cgroups, in none of their namespaces),
 mount, cgroup and namespace."""
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from harness.lab import procs
 from provisioners import host_cgroups
@@ -40,5 +43,31 @@ def test_up_apply_nodes_ready_dns_answers_down_leaves_nothing(netns):
     finally:
         down = harness("down", lab_id)
     assert down.returncode == 0, down.stderr
+    assert_no_trace(netns, lab_id, footprint["inodes"])
+    assert procs.pids_alive(sorted(containers)) == [], "containers outlived the lab"
+
+
+@pytest.mark.parametrize("ending", ["ctrl-c", "kill-9-then-gc"])
+def test_a_real_cluster_ends_without_a_trace(netns, ending):
+    """The harness holding a real cluster is interrupted (its lab goes with
+    it) or killed (gc removes the lab): no process, container, cgroup, mount
+    or namespace is left either way."""
+    holder = subprocess.Popen([sys.executable, str(ROOT / "tests" / "lab_holder.py"), str(TOPOLOGY),
+                               "--apply"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    lab_id = holder.stdout.readline().strip()
+    assert holder.stdout.readline().strip() == "ready", holder.stderr.read()[-3000:]
+    footprint = lab_footprint(netns, lab_id)
+    containers = host_cgroups.pids_in([d / "kubepods" for d in host_cgroups.lab_dirs(lab_id)])
+    assert containers, "the cluster runs no container"
+    if ending == "ctrl-c":
+        holder.send_signal(signal.SIGINT)
+        holder.wait(timeout=60)
+    else:
+        holder.kill()
+        holder.wait()
+        assert any(r.id == lab_id and r.orphaned for r in netns.list())
+        report = netns.gc()
+        assert lab_id in report.removed and not report.stuck, report
     assert_no_trace(netns, lab_id, footprint["inodes"])
     assert procs.pids_alive(sorted(containers)) == [], "containers outlived the lab"
