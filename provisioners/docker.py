@@ -43,9 +43,11 @@ import os
 import shutil
 import socket
 import tarfile
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from harness.artifacts import store as artifacts_store
 from harness.lab import procs
 from harness.lab.host import HOST_BIN_DIR, CommandResult, Host
 from harness.lab import LAB_ID, Lab, LabRecord, new_lab_id
@@ -67,6 +69,7 @@ PODMAN_SOCKET = "unix:///run/podman/podman.sock"
 #: podman's defaults (nofile 1048576) exceed the hard limits of this machine
 #: (nofile 20000): runc then cannot start the container
 PODMAN_ULIMITS = {"nofile": 20000, "nproc": 4096}
+CONTAINERD_ROOT = "/var/lib/containerd"
 PATH = f"{HOST_BIN_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 def container_name(lab_id: str, host: str) -> str:
@@ -79,6 +82,12 @@ class DockerHost(lab_ssh.SshAccess, Host):
         self.provisioner = provisioner
         self.container_name = container_name(lab_id, spec.name)
         self.run_dir = provisioner.lab_run_dir(lab_id) / spec.name
+
+    @property
+    def engine_addresses(self) -> frozenset[str]:
+        """dockerd answers DNS on 127.0.0.11 in every container of a user-defined
+        network (its embedded resolver); podman's lab networks have no DNS."""
+        return frozenset({"127.0.0.11"} if self.provisioner.engine == "docker" else ())
 
     @property
     def container(self):
@@ -351,13 +360,21 @@ class DockerProvisioner(Provisioner):
         if self.shared_filesystem:
             host.run_dir.mkdir(parents=True, exist_ok=True)
             binds[str(host.run_dir)] = {"bind": "/run", "mode": "rw"}
+            # the real components (harness artifacts), where the kubernetes part looks for them
+            artifacts_root = artifacts_store.root()
+            if artifacts_root.is_dir():
+                binds[str(artifacts_root)] = {"bind": str(artifacts_root), "mode": "ro"}
         first = f"{PREFIX}{lab_id}-{nets[0]}" if nets else None
         engine_specific = {}
         if self.engine == "podman":
             engine_specific["ulimits"] = [self._docker.types.Ulimit(name=k, soft=v, hard=v)
                                           for k, v in PODMAN_ULIMITS.items()]
+        # a cgroup namespace of its own: the host's kubelet and containerd see
+        # the container's cgroup as their root (what a kind node has)
         host_config = api.create_host_config(
-            binds=binds, tmpfs={"/tmp": ""}, network_mode=first or "none",
+            binds=binds, tmpfs={"/tmp": ""}, network_mode=first or "none", cgroupns="private",
+            # kubelet reads the kernel log (OOM kills); an unprivileged /dev lacks it
+            devices=["/dev/kmsg:/dev/kmsg:r"],
             **self.privileges(), **engine_specific)
         if not host_config.get("Privileged"):
             # what the CLI's `--security-opt systempaths=unconfined` sends
@@ -366,6 +383,9 @@ class DockerProvisioner(Provisioner):
             {first: api.create_endpoint_config(ipv4_address=engine_addr[nets[0]])}) if nets else None
         created = api.create_container(
             image, name=host.container_name, hostname=host.name, detach=True,
+            # containerd's overlayfs snapshots cannot have an overlay as their upper dir:
+            # an anonymous volume (a plain directory), removed with the container
+            volumes=[CONTAINERD_ROOT],
             labels=self._labels(lab_id, host=host.name), host_config=host_config,
             networking_config=networking)
         container = self.client.containers.get(created["Id"])
@@ -375,7 +395,8 @@ class DockerProvisioner(Provisioner):
         container.put_archive("/etc", tar_of({
             "harness/links": "\n".join(links) + "\n",
             "harness/hosts": etc_hosts(topology),
-            "harness/hostname": host.name + "\n"}))
+            "harness/hostname": host.name + "\n",
+            "machine-id": uuid.uuid4().hex + "\n"}))
 
     # ------------------------------------------------------- find and remove
     def _networks(self, lab_id: str | None = None) -> list:

@@ -51,6 +51,10 @@ if [ $$ = 1 ]; then
   if [ -b /dev/vdb ]; then mkdir -p /etc/harness; mount -o ro /dev/vdb /etc/harness; fi
   set -e
 fi
+# an unprivileged container's cgroup hierarchies come read-only; in its own
+# cgroup namespace they show only its subtree, which its kubelet manages
+awk '$3 ~ /^cgroup2?$/ && $4 ~ /(^|,)ro(,|$)/ {print $2}' /proc/mounts |
+  while read -r m; do mount -o remount,bind,rw "$m"; done
 echo 0 > /proc/sys/net/ipv6/conf/all/disable_ipv6 || true
 echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad || true
 ip link set lo up

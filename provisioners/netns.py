@@ -72,6 +72,8 @@ for h in "$@"; do
   mkdir -p "$1"
   if [ "$2" = cgroup2 ]; then mount -t cgroup2 cgroup2 "$1"; else mount -t cgroup -o "$3" cgroup "$1"; fi
 done
+# a machine id of its own (kubelet reports it as the node's)
+[ -s "$D/etc/machine-id" ] || tr -d - </proc/sys/kernel/random/uuid >"$D/etc/machine-id"
 mount -t overlay overlay -o "lowerdir=/etc,upperdir=$D/etc,workdir=$D/.etc" /etc
 mount -t overlay overlay -o "lowerdir=/var/lib,upperdir=$D/varlib,workdir=$D/.varlib" /var/lib
 # containerd's overlayfs snapshots cannot have an overlay as their upper dir

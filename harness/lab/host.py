@@ -50,6 +50,10 @@ class CommandFailed(AssertionError):
 class Host(ABC):
     """One lab host: a namespace set, a container or a VM."""
 
+    #: local addresses where the provisioner's engine, not the setup, listens
+    #: (docker's embedded resolver): suites checking listeners leave them out
+    engine_addresses: frozenset[str] = frozenset()
+
     def __init__(self, spec: HostSpec, lab_id: str):
         self.spec = spec
         self.name = spec.name
