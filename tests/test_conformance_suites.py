@@ -17,14 +17,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # what each setup documents, so a suite for it must run, not skip
 DOCUMENTED = {
-    "fcio-k8s": {"dns", "workloads", "haproxy", "service-proxy"},
+    # seed 000 on real components (harness artifacts build makes them)
+    "fcio-k8s": {"k8s-api", "dns", "workloads", "haproxy", "service-proxy", "pod-network", "vxlan"},
     "k3s": {"dns", "haproxy", "host-gw", "nfs", "webgateway", "datastore", "service-proxy"},
     "nixos": {"dns", "workloads"},
     "centos-hardway": {"etcd", "vxlan", "flannel-config", "service-proxy"},
     "kubeadm-ha": {"etcd", "etcd-quorum", "bgp", "ipv6"},
-    # seed 000 on real components (harness artifacts build makes them)
-    "fcio-k8s-real": {"k8s-api", "dns", "workloads", "haproxy", "service-proxy", "pod-network",
-                      "vxlan"},
 }
 
 

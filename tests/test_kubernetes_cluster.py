@@ -16,7 +16,7 @@ from tests.conftest import assert_no_trace, lab_footprint
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = Path(sys.executable).parent / "harness"
-TOPOLOGY = ROOT / "fixtures" / "topologies" / "fcio-k8s-real.yaml"
+TOPOLOGY = ROOT / "fixtures" / "topologies" / "fcio-k8s.yaml"
 
 
 def harness(*args: str) -> subprocess.CompletedProcess:

@@ -34,7 +34,7 @@ def test_keep_then_attach_with_lab(netns, tmp_path):
         assert lab_id not in before and lab_id in {r.id for r in netns.list()}
         attached = pytest_run("--lab", lab_id, tmp_path=tmp_path)
         assert attached.returncode == 0, attached.stdout
-        assert "target lacks capability: bgp (setup fcio-k8s, lab target)" in attached.stdout
+        assert "target lacks capability: bgp (setup nixos, lab target)" in attached.stdout
         assert {r.id for r in netns.list()} - before == {lab_id}, "--lab must not boot a lab"
     finally:
         footprint = lab_footprint(netns, lab_id)

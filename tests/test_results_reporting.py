@@ -53,7 +53,7 @@ def nightly(tmp_path_factory):
 def test_results_json_records_outcomes_properties_and_bundle(nightly):
     root, _ = nightly
     last = sorted(p for p in root.iterdir() if (p / "run.json").exists())[-1]
-    run_result = results.read(last / "fcio-k8s")
+    run_result = results.read(last / "nixos")
     assert run_result.topology == "tiny" and run_result.provisioner == "netns"
     assert run_result.labs and run_result.labs[0].startswith("tiny-")
     by_name = {t.nodeid.split("::")[-1]: t for t in run_result.tests}
@@ -63,14 +63,14 @@ def test_results_json_records_outcomes_properties_and_bundle(nightly):
     assert "bgp" in by_name["test_needs_bgp"].reason
     failed = by_name["test_planted_failure"]
     assert failed.outcome == "failed" and failed.bundle
-    bundle = last / "fcio-k8s" / failed.bundle
+    bundle = last / "nixos" / failed.bundle
     summary = json.loads((bundle / "bundle.json").read_text())
     assert set(summary["hosts"]) == {"master", "node1"}
     assert all(h["status"] == "ok" for h in summary["hosts"].values())
     # collected at the moment of failure: the planted log line is there (redacted)
     assert "token: <redacted>" in (bundle / "node1" / "logs.txt").read_text()
     assert "192.168.77." in (bundle / "master" / "addresses.txt").read_text()
-    junit = (last / "fcio-k8s" / "junit.xml").read_text()
+    junit = (last / "nixos" / "junit.xml").read_text()
     assert 'name="topology" value="tiny"' in junit and 'name="convergence_s"' in junit
 
 
@@ -84,7 +84,7 @@ def test_planted_secret_absent_from_bundle_results_and_report(nightly):
 def test_report_renders_in_headless_chromium(nightly):
     root, _ = nightly
     html = (root / "index.html").read_text()
-    cells = dict(re.findall(r'data-setup="fcio-k8s" data-suite="([^"]+)" data-status="([^"]+)"', html))
+    cells = dict(re.findall(r'data-setup="nixos" data-suite="([^"]+)" data-status="([^"]+)"', html))
     assert cells == {"test_tiny": "failed"}
     # a setup that did not run has no result: unknown, never passed
     assert 'data-setup="k3s" data-suite="test_tiny" data-status="unknown"' in html

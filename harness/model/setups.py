@@ -43,8 +43,6 @@ SETUPS: dict[str, SetupSpec] = {
     spec.name: spec
     for spec in (
         SetupSpec("fcio-k8s", "000", {"master": (1, 1), "node": (1, None), "frontend": (0, None)}),
-        SetupSpec("fcio-k8s-real", "000", {"master": (1, 1), "node": (1, None),
-                                           "frontend": (0, None)}),
         SetupSpec("k3s", "001", {"server": (1, 1), "agent": (1, None), "frontend": (0, None),
                                  "nfs": (0, None)}),
         SetupSpec("nixos", "002", {"master": (1, 1), "node": (1, None)}),

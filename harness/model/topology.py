@@ -382,7 +382,7 @@ class _Validator:
 
 
 #: the topology used when none is given
-DEFAULT_TOPOLOGY = Path(__file__).resolve().parents[2] / "fixtures" / "topologies" / "fcio-k8s-real.yaml"
+DEFAULT_TOPOLOGY = Path(__file__).resolve().parents[2] / "fixtures" / "topologies" / "fcio-k8s.yaml"
 
 
 def resolve_path(value: str | None) -> Path:

@@ -90,8 +90,9 @@ def apply(lab: Lab, steps: Steps | None = None, coredns: str = COREDNS) -> Clust
     if not master.run(shlex.join(["test", "-x", str(binary)])).ok:
         raise RuntimeError(
             f"the Kubernetes artifacts ({binary.parent}) are not visible on the lab's hosts: "
-            "each host has a private /tmp, /run and /var/lib; keep HARNESS_ARTIFACTS elsewhere "
-            "(default /var/cache/harness/artifacts)")
+            "netns hosts have a private /tmp, /run and /var/lib (keep HARNESS_ARTIFACTS "
+            "elsewhere, default /var/cache/harness/artifacts); docker and podman hosts see them "
+            "only when the engine runs on this machine")
     if master.run(f"kubectl --kubeconfig={ADMIN_KUBECONFIG} get --raw=/readyz").ok:
         # a lab attached again (--lab): its cluster runs; a new PKI would not match it
         return cluster
