@@ -1,5 +1,8 @@
 """Fixtures for the harness's own tests: real netns labs, and a check that a
 lab left no trace on the machine."""
+import fcntl
+import os
+import struct
 from pathlib import Path
 
 import pytest
@@ -28,11 +31,45 @@ def small_lab(netns, two_hosts):
         yield lab
 
 
+#: _IOR(NSIO, 13, __u64): a namespace's 64-bit id (Linux 6.18 for every kind)
+NS_GET_ID = (2 << 30) | (8 << 16) | (0xB7 << 8) | 13
+
+
+def ns_id(path: str) -> int | None:
+    """The id of the namespace at `path`. Unlike its inode number, which the
+    kernel hands to a new namespace once this one is freed (another lab's, in
+    a busy run), an id is never reused. None where the kernel has no ids."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        return struct.unpack("Q", fcntl.ioctl(fd, NS_GET_ID, bytes(8)))[0]
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def lab_footprint(netns: NetnsProvisioner, lab_id: str) -> dict:
-    """Everything of a lab that could leak: names, namespace inodes, dirs."""
+    """Everything of a lab that could leak: names, namespaces (inode: id), dirs."""
     files = list(NETNS_DIR.glob(f"hl.{lab_id}.*")) + list(netns.ns_dir.glob(f"{lab_id}.*"))
-    return {"files": files, "inodes": {procs.ns_inode(str(f)) for f in files} - {None},
+    return {"files": files,
+            "inodes": {procs.ns_inode(str(f)): ns_id(str(f)) for f in files if procs.ns_inode(str(f))},
             "dir": netns.lab_dir(lab_id)}
+
+
+def is_lab_namespace(path: str, inodes: dict[int, int | None]) -> bool:
+    """The namespace at `path` is one of the lab's: its inode, and its id
+    where known (an equal inode may be a newer namespace)."""
+    try:
+        inode = os.stat(path).st_ino
+    except OSError:
+        return False
+    if inode not in inodes:
+        return False
+    known, found = inodes[inode], ns_id(path)
+    return known is None or found is None or known == found
 
 
 def describe(pid: int) -> str:
@@ -47,16 +84,19 @@ def describe(pid: int) -> str:
             f"{procs.command_of(int(stat[1]))}, cgroup {memory[0].split(':', 2)[2] if memory else '?'}")
 
 
-def assert_no_trace(netns: NetnsProvisioner, lab_id: str, inodes: set[int]) -> None:
+def assert_no_trace(netns: NetnsProvisioner, lab_id: str, inodes: dict[int, int | None]) -> None:
     left = lab_footprint(netns, lab_id)
     assert not left["files"], f"namespace files left: {left['files']}"
     assert not left["dir"].exists(), f"lab directory left: {left['dir']}"
     mounts = Path("/proc/self/mountinfo").read_text()
     assert lab_id not in mounts, "mounts of the lab left"
-    for inode in inodes:
-        assert f"[{inode}]" not in mounts, f"namespace {inode} still mounted"
+    pinned = [line.split()[4] for line in mounts.splitlines()
+              if any(f"[{inode}]" in line for inode in inodes)]
+    assert not [m for m in pinned if is_lab_namespace(m, inodes)], f"namespaces still mounted: {pinned}"
     # a namespace no process and no mount holds is freed by the kernel
-    holders = procs.pids_in(inodes, kinds=("net", "mnt", "uts"))
+    holders = [pid for pid in procs.pids_in(set(inodes), kinds=("net", "mnt", "uts"))
+               if any(is_lab_namespace(f"/proc/{pid}/ns/{kind}", inodes)
+                      for kind in ("net", "mnt", "uts"))]
     assert not holders, "processes still hold the lab's namespaces: " + "; ".join(
         describe(pid) for pid in holders)
     assert not host_cgroups.lab_dirs(lab_id), f"cgroups left: {host_cgroups.lab_dirs(lab_id)}"
