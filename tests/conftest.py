@@ -1,5 +1,7 @@
 """Fixtures for the harness's own tests: real netns labs, and a check that a
 lab left no trace on the machine."""
+import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -47,3 +49,17 @@ def assert_no_trace(netns: NetnsProvisioner, lab_id: str, inodes: set[int]) -> N
     holders = procs.pids_in(inodes, kinds=("net", "mnt", "uts"))
     assert not holders, f"processes still hold the lab's namespaces: {holders}"
     assert not host_cgroups.lab_dirs(lab_id), f"cgroups left: {host_cgroups.lab_dirs(lab_id)}"
+
+
+def tunnel_threads() -> list[threading.Thread]:
+    """The threads of this process's tunnels into labs (harness.lab.tunnel)."""
+    return [t for t in threading.enumerate() if t.name.startswith("tunnel ")]
+
+
+def refused(port: int) -> bool:
+    """Whether nothing listens on 127.0.0.1:port any more."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
