@@ -36,9 +36,8 @@ import shutil
 import tempfile
 from pathlib import Path
 from xml.etree import ElementTree
-from xml.sax.saxutils import escape
 
-from harness.lab import procs
+from harness.lab import procs, templates
 from harness.lab.host import CommandResult, Host
 from harness.lab import LAB_ID, Lab, LabRecord, new_lab_id
 from harness.lab.progress import Steps
@@ -140,9 +139,8 @@ class LibvirtHost(Host):
     def _set_links(self, state: str) -> None:
         import libvirt
         for net in self.spec.addresses:
-            xml = interface_xml(self.lab_id, self.name, net) \
-                .replace("</interface>", f"<link state='{state}'/></interface>")
-            self.domain.updateDeviceFlags(xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+            self.domain.updateDeviceFlags(interface_xml(self.lab_id, self.name, net, link=state),
+                                          libvirt.VIR_DOMAIN_AFFECT_LIVE)
 
     def block(self) -> None:
         """Pull the cables: the VM's links go down on the hypervisor side."""
@@ -157,9 +155,9 @@ def console_log(host: LibvirtHost) -> str:
     return f"{host.domain_name}.console.log"
 
 
-def interface_xml(lab_id: str, host: str, net: str) -> str:
-    return (f"<interface type='network'><source network='{PREFIX}{lab_id}-{net}'/>"
-            f"<mac address='{mac_of(lab_id, host, net)}'/><model type='virtio'/></interface>")
+def interface_xml(lab_id: str, host: str, net: str, link: str | None = None) -> str:
+    return templates.render(Path(__file__).parent, "interface.xml.j2", network=f"{PREFIX}{lab_id}-{net}",
+                            mac=mac_of(lab_id, host, net), link=link)
 
 
 class LibvirtProvisioner(Provisioner):
@@ -279,9 +277,9 @@ class LibvirtProvisioner(Provisioner):
             hosts = {s.name: LibvirtHost(s, lab_id, self) for s in topology.hosts.values()}
             with steps.step(f"{len(topology.networks)} isolated libvirt network(s)"):
                 for i, net in enumerate(topology.networks):
-                    self.conn.networkCreateXML(
-                        f"<network><name>{PREFIX}{lab_id}-{net}</name>"
-                        f"<bridge name='hv{lab_id[-6:]}n{i}' stp='off' delay='0'/></network>")
+                    self.conn.networkCreateXML(templates.render(
+                        Path(__file__).parent, "network.xml.j2", name=f"{PREFIX}{lab_id}-{net}",
+                        bridge=f"hv{lab_id[-6:]}n{i}"))
             accel = self.accel()
             with steps.step(f"{len(hosts)} VM(s) ({'KVM' if accel == 'kvm' else 'QEMU emulation'})"):
                 for host in hosts.values():
@@ -307,24 +305,12 @@ class LibvirtProvisioner(Provisioner):
         meta = json.dumps({"lab": lab_id, "host": host.name, **procs.Owner.me().fields(),
                            "topology": topology.to_dict()})
         nics = "".join(interface_xml(lab_id, host.name, n) for n in host.spec.addresses)
-        xml = f"""<domain type='{accel}'>
-  <name>{host.domain_name}</name>
-  <metadata><h:lab xmlns:h='{META_NS}'>{escape(meta)}</h:lab></metadata>
-  <memory unit='MiB'>{self.memory_mib}</memory><vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type><kernel>{base["kernel"].path()}</kernel>
-    <initrd>{base["initrd"].path()}</initrd><cmdline>{KERNEL_CMDLINE}</cmdline></os>
-  <on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash>
-  <devices>
-    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
-      <source file='{disk.path()}'/><target dev='vda' bus='virtio'/></disk>
-    <disk type='file' device='disk'><driver name='qemu' type='raw'/>
-      <source file='{config.path()}'/><target dev='vdb' bus='virtio'/><readonly/></disk>
-    {nics}
-    <serial type='file'><source path='{self.storage.path}/{console_log(host)}'/></serial>
-    <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>
-    <memballoon model='none'/>
-  </devices>
-</domain>"""
+        xml = templates.render(
+            Path(__file__).parent, "domain.xml.j2", accel=accel, name=host.domain_name,
+            meta_ns=META_NS, metadata=meta, memory_mib=self.memory_mib,
+            kernel=base["kernel"].path(), initrd=base["initrd"].path(), cmdline=KERNEL_CMDLINE,
+            disk=disk.path(), config_drive=config.path(), interfaces=nics,
+            console=f"{self.storage.path}/{console_log(host)}")
         self.conn.defineXML(xml).create()
 
     # ------------------------------------------------------- find and remove

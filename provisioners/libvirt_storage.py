@@ -20,7 +20,8 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 from xml.etree import ElementTree
-from xml.sax.saxutils import escape
+
+from harness.lab import templates
 
 POOL = os.environ.get("HARNESS_LIBVIRT_POOL", "harness")
 #: where a pool that does not exist yet is made, on the hypervisor
@@ -45,9 +46,8 @@ class Storage:
                 pool = self.conn.storagePoolLookupByName(POOL)
             except libvirt.libvirtError:
                 try:
-                    pool = self.conn.storagePoolDefineXML(
-                        f"<pool type='dir'><name>{escape(POOL)}</name>"
-                        f"<target><path>{escape(POOL_PATH)}</path></target></pool>")
+                    pool = self.conn.storagePoolDefineXML(templates.render(
+                        Path(__file__).parent, "pool.xml.j2", name=POOL, path=POOL_PATH))
                     pool.build(0)
                     pool.setAutostart(1)
                 except libvirt.libvirtError:  # defined meanwhile by another process
@@ -75,14 +75,14 @@ class Storage:
         return self.pool.storageVolLookupByName(name)
 
     def empty(self, name: str):
-        return self.pool.createXML(_raw_volume_xml(name, 0), 0)
+        return self.pool.createXML(_volume_xml(name, 0, "raw"), 0)
 
     def upload(self, local: Path, name: str):
         """A new volume holding the bytes of a local file (whatever their
         format: a qcow2 image is uploaded as its bytes, and its users say
         that it is qcow2)."""
         size = local.stat().st_size
-        vol = self.pool.createXML(_raw_volume_xml(name, size), 0)
+        vol = self.pool.createXML(_volume_xml(name, size, "raw"), 0)
         try:
             stream = self.conn.newStream(0)
             vol.upload(stream, 0, size, 0)
@@ -108,11 +108,7 @@ class Storage:
 
     def overlay(self, name: str, base, capacity_bytes: int):
         """A qcow2 volume on top of `base` (made by the hypervisor)."""
-        return self.pool.createXML(
-            f"<volume><name>{escape(name)}</name><capacity>{capacity_bytes}</capacity>"
-            "<target><format type='qcow2'/></target>"
-            f"<backingStore><path>{escape(base.path())}</path><format type='qcow2'/>"
-            "</backingStore></volume>", 0)
+        return self.pool.createXML(_volume_xml(name, capacity_bytes, "qcow2", backing=base.path()), 0)
 
     def download(self, name: str) -> bytes:
         vol = self.volume(name)
@@ -138,6 +134,6 @@ class Storage:
             yield
 
 
-def _raw_volume_xml(name: str, size: int) -> str:
-    return (f"<volume><name>{escape(name)}</name><capacity>{size}</capacity>"
-            "<target><format type='raw'/></target></volume>")
+def _volume_xml(name: str, capacity: int, format: str, backing: str | None = None) -> str:
+    return templates.render(Path(__file__).parent, "volume.xml.j2", name=name, capacity=capacity,
+                            format=format, backing=backing)

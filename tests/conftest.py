@@ -37,6 +37,18 @@ def lab_footprint(netns: NetnsProvisioner, lab_id: str) -> dict:
             "dir": netns.lab_dir(lab_id)}
 
 
+def describe(pid: int) -> str:
+    """A process as a leak report names it: command, parent, state, cgroup."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        memory = [line for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+                  if ":memory:" in line]
+    except OSError:
+        return f"{pid} (gone)"
+    return (f"{pid} {procs.command_of(pid)} state {stat[0]}, parent {stat[1]} "
+            f"{procs.command_of(int(stat[1]))}, cgroup {memory[0].split(':', 2)[2] if memory else '?'}")
+
+
 def assert_no_trace(netns: NetnsProvisioner, lab_id: str, inodes: set[int]) -> None:
     left = lab_footprint(netns, lab_id)
     assert not left["files"], f"namespace files left: {left['files']}"
@@ -47,7 +59,8 @@ def assert_no_trace(netns: NetnsProvisioner, lab_id: str, inodes: set[int]) -> N
         assert f"[{inode}]" not in mounts, f"namespace {inode} still mounted"
     # a namespace no process and no mount holds is freed by the kernel
     holders = procs.pids_in(inodes, kinds=("net", "mnt", "uts"))
-    assert not holders, f"processes still hold the lab's namespaces: {holders}"
+    assert not holders, "processes still hold the lab's namespaces: " + "; ".join(
+        describe(pid) for pid in holders)
     assert not host_cgroups.lab_dirs(lab_id), f"cgroups left: {host_cgroups.lab_dirs(lab_id)}"
 
 

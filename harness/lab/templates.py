@@ -1,9 +1,11 @@
 """Config files as jinja2 templates beside the code that writes them: a
-part's `templates/` folder (harness/setups/parts/<part>/templates/)."""
+part's `templates/` folder (harness/setups/parts/<part>/templates/), the
+provisioners' (provisioners/templates/: libvirt's XML)."""
 from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import jinja2
 
@@ -17,12 +19,18 @@ def supervisor_value(value) -> str:
     return text.replace("%", "%%")
 
 
+def xml_text(value) -> str:
+    """A value as XML character data (an element's text): &, < and >
+    escaped; unlike jinja2's own escape filter, quotes are kept."""
+    return escape(str(value))
+
+
 @cache
 def _environment(directory: Path) -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(directory), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
                              autoescape=False)
-    env.filters.update(bracketed=bracketed, supervisor_value=supervisor_value)
+    env.filters.update(bracketed=bracketed, supervisor_value=supervisor_value, xml_text=xml_text)
     return env
 
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from pathlib import Path
 
+from harness.lab import templates
 from harness.lab.collectors import Collector
 
 ZONE = "cluster.local"
@@ -43,33 +45,13 @@ def rdtype(ip: str) -> str:
 
 
 def named_conf(listen_v4: bool, listen_v6: bool) -> str:
-    return f"""\
-// written by the harness: the lab's cluster DNS (stands in for CoreDNS)
-options {{
-    directory "{NAMED_DIR}";
-    pid-file none;
-    listen-on {{ {"any;" if listen_v4 else "127.0.0.1;"} }};
-    listen-on-v6 {{ {"any;" if listen_v6 else "::1;"} }};
-    recursion no;
-    allow-query {{ any; }};
-    dnssec-validation no;
-    session-keyfile "{NAMED_DIR}/session.key";
-}};
-zone "{ZONE}" {{
-    type primary;
-    file "{NAMED_DIR}/{ZONE}.zone";
-    update-policy local;
-}};
-"""
+    return templates.render(Path(__file__).parent, "named.conf.j2", named_dir=NAMED_DIR, zone=ZONE,
+                            listen_v4=listen_v4, listen_v6=listen_v6)
 
 
 def zone_file(ns_address: str) -> str:
-    return f"""\
-$TTL {TTL}
-@ IN SOA ns.dns.{ZONE}. hostmaster.{ZONE}. 1 60 10 3600 {TTL}
-@ IN NS ns.dns.{ZONE}.
-ns.dns IN {rdtype(ns_address)} {ns_address}
-"""
+    return templates.render(Path(__file__).parent, "zone.j2", zone=ZONE, ttl=TTL,
+                            ns_address=ns_address, ns_rdtype=rdtype(ns_address))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,9 @@ default; bad options are one clear error (`FrontendConfigError`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 
+from harness.lab import templates
 from harness.lab.net import bracketed
 from harness.lab.collectors import Collector
 from harness.setups.parts.dns.zone import pods_fqdn, service_fqdn
@@ -98,42 +100,9 @@ class FrontendOptions:
         return [f"server lb{i} {bracketed(addr)}:{self.lbServicePort} check{ssl}{extra}"
                 for i, addr in enumerate(self.lbAddresses, 1)]
 
-    def render(self) -> str:
-        lines = [f"listen {self.name}", f"    mode {self.mode}"]
-        lines += [f"    bind {b}" for b in self.binds]
-        if self.mode == "http":
-            lines.append("    option forwardfor")
-        lines += [f"    {line}" for line in self.server_lines()]
-        return "\n".join(lines) + "\n"
-
 
 def render_config(frontends: list[FrontendOptions], nameserver: str) -> str:
-    head = f"""\
-# written by the harness from flyingcircus.kubernetes.frontend options (seed 001)
-global
-    stats socket {STATS_SOCKET} mode 600 level admin expose-fd listeners
-    maxconn 4096
-
-defaults
-    balance leastconn
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-    default-server inter 1s fall 2 rise 1
-
-resolvers cluster
-    nameserver dns {bracketed(nameserver)}:53
-    accepted_payload_size 8192
-    resolve_retries 3
-    # how often the resolvers wake: hold valid (1 s) then bounds how old an
-    # answer gets; a 1 s wake-up made answers up to 2 s old (p95 2.7 s)
-    timeout resolve 100ms
-    timeout retry 1s
-    hold valid {RESOLVER_HOLD_S}s
-    hold obsolete 0s
-    hold nx {RESOLVER_HOLD_S}s
-    hold other {RESOLVER_HOLD_S}s
-    hold refused {RESOLVER_HOLD_S}s
-    hold timeout {RESOLVER_HOLD_S}s
-"""
-    return head + "".join("\n" + f.render() for f in frontends)
+    """The whole config: the resolver, then one listen per frontend."""
+    return templates.render(Path(__file__).parent, "haproxy.cfg.j2", stats_socket=STATS_SOCKET,
+                            nameserver=nameserver, hold=RESOLVER_HOLD_S,
+                            listens=[(f, f.server_lines()) for f in frontends])

@@ -23,7 +23,9 @@ import ipaddress
 import re
 import shlex
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from harness.lab import templates
 from harness.lab.collectors import Collector
 
 CONFIG_PATH = "/etc/bird/bird.conf"
@@ -65,37 +67,15 @@ class Speaker:
 
 
 def render(speaker: Speaker, pod_cidr: str, hold_time: int) -> str:
-    keepalive = max(1, hold_time // 3)
-    statics = "".join(f"  route {prefix} blackhole;\n" for prefix in speaker.originate)
-    lines = [
-        f"# BIRD for {speaker.name}, written by the harness (stands in for calico-node's BIRD)",
-        f"router id {router_id(speaker.index)};",
-        "protocol device { scan time 5; }",
-        "protocol kernel {",
-        "  ipv6 { import none; export where source = RTS_BGP; };",
-        "}",
-        f"filter pod_blocks {{ if net ~ [ {pod_cidr}+ ] then accept; reject; }}",
-    ]
-    if statics:
-        lines += ["protocol static pod_block {", "  ipv6;", statics.rstrip("\n"), "}"]
-    for peer, address, asn, export in speaker.peers:
-        ebgp = asn != speaker.asn
-        lines += [
-            f"protocol bgp {protocol_name(peer)} {{",
-            f"  description \"{peer}\";",
-            f"  local {speaker.address} as {speaker.asn};",
-            f"  neighbor {address} as {asn};",
-            "  direct;",
-            f"  hold time {hold_time}; keepalive time {keepalive};",
-            "  connect retry time 1; error wait time 1, 5;",
-            "  ipv6 {",
-            "    import filter pod_blocks;",
-            f"    export {export};",
-            *(["    next hop keep;"] if ebgp and export != "none" else []),
-            "  };",
-            "}",
-        ]
-    return "\n".join(lines) + "\n"
+    peers = [{"name": peer, "protocol": protocol_name(peer), "address": address, "asn": asn,
+              "export": export,
+              # keepOriginalNextHop, on what a node exports to the router (eBGP)
+              "next_hop_keep": asn != speaker.asn and export != "none"}
+             for peer, address, asn, export in speaker.peers]
+    return templates.render(Path(__file__).parent, "bird.conf.j2", name=speaker.name,
+                            router_id=router_id(speaker.index), address=speaker.address,
+                            asn=speaker.asn, originate=speaker.originate, pod_cidr=pod_cidr,
+                            hold_time=hold_time, keepalive=max(1, hold_time // 3), peers=peers)
 
 
 def mesh(nodes: list[tuple[str, int, str, list[str]]], router: tuple[str, int, str] | None

@@ -18,7 +18,9 @@ from __future__ import annotations
 import shlex
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
+from harness.lab import templates
 from harness.lab.net import bracketed
 from harness.lab.collectors import Collector
 
@@ -39,40 +41,8 @@ class StorageError(ValueError):
 
 def ganesha_config(clients: list[str]) -> str:
     """NFSv4 only, one VFS export, read-write for the cluster's hosts only."""
-    return f"""\
-# nfs-ganesha for the k3s-nfs role, written by the harness
-NFS_CORE_PARAM {{
-    Protocols = 4;
-    NFS_Port = 2049;
-    Enable_RQUOTA = false;
-    Enable_NLM = false;
-}}
-NFSV4 {{
-    Graceless = true;
-    RecoveryBackend = fs;
-}}
-NFS_KRB5 {{ Active_krb5 = false; }}
-EXPORT {{
-    Export_Id = 1;
-    Path = {EXPORT_DIR};
-    Pseudo = {PSEUDO_PATH};
-    Protocols = 4;
-    Transports = TCP;
-    SecType = sys;
-    Squash = No_Root_Squash;
-    Access_Type = None;
-    # the provisioner side works on the directory tree directly: let clients
-    # see its renames and removals at once
-    Attr_Expiration_Time = 0;
-    CLIENT {{
-        Clients = {", ".join(clients)};
-        Access_Type = RW;
-    }}
-    FSAL {{ Name = VFS; }}
-}}
-MDCACHE {{ Dir_Chunk = 0; }}
-LOG {{ Default_Log_Level = EVENT; }}
-"""
+    return templates.render(Path(__file__).parent, "ganesha.conf.j2", export_dir=EXPORT_DIR,
+                            pseudo_path=PSEUDO_PATH, clients=clients)
 
 
 def ganesha_command() -> str:
