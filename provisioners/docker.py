@@ -56,7 +56,7 @@ from harness.lab.supervisor import SOCKET_PATH, unix_proxy
 from harness.model.topology import Topology, from_record
 from harness.lab.wait import wait_until
 from provisioners.base import Provisioner
-from provisioners import exec_rpc, lab_ssh
+from provisioners import exec_rpc, lab_ssh, netns_connect
 from provisioners.netns import etc_hosts
 
 LABEL = "harness.lab"
@@ -125,6 +125,16 @@ class DockerHost(lab_ssh.SshAccess, Host):
         if timeout and rc == 137:
             rc, err = 124, err + f"\n(harness: killed after {timeout}s)"
         return CommandResult(self.name, cmd, rc, out, err)
+
+    def connect(self, address, port, timeout=10):
+        """Through the container's network namespace, which this process
+        reaches only when the engine runs on this machine."""
+        if "connect" not in self.provisioner.capabilities:
+            return super().connect(address, port, timeout)
+        pid = self.container.attrs["State"]["Pid"]
+        if not pid:
+            raise ConnectionRefusedError(f"host {self.name} is down (container not running)")
+        return netns_connect.connect(f"/proc/{pid}/ns/net", address, port, timeout)
 
     def docker_cli(self) -> list[str]:
         """The docker CLI on this host's engine (a remote one, podman's socket)."""
@@ -203,6 +213,8 @@ class DockerProvisioner(Provisioner):
         # runs on this machine (a unix socket)
         self.local_engine = not self.base_url or self.base_url.startswith("unix://")
         self.shared_filesystem = self.local_engine if shared_filesystem is None else shared_filesystem
+        # DockerHost.connect enters a container's namespace through /proc
+        self.capabilities = frozenset({"connect"} if self.local_engine else ())
         self._client = None
         self._engine = None
 

@@ -35,7 +35,7 @@ from harness.lab.supervisor import CONFIG_PATH, MAIN_CONFIG, SOCKET_PATH, unix_p
 from harness.model.topology import Topology, from_record
 from harness.lab.wait import wait_until
 from provisioners.base import Provisioner, StuckLab
-from provisioners import host_cgroups, lab_ssh, netns_pins
+from provisioners import host_cgroups, lab_ssh, netns_connect, netns_pins
 
 RUN_DIR = Path(os.environ.get("HARNESS_RUN_DIR", "/run/harness"))
 NETNS_DIR = netns_pins.NETNS_DIR
@@ -139,6 +139,9 @@ class NetnsHost(lab_ssh.SshAccess, Host):
         return subprocess.Popen(self.nsenter() + argv, env=self.environment(),
                                 start_new_session=True, **kwargs)
 
+    def connect(self, address, port, timeout=10):
+        return netns_connect.connect(str(NETNS_DIR / self.netns), address, port, timeout)
+
     def shell_argv(self) -> list[str]:
         return self.nsenter() + ["bash", "-l"]
 
@@ -199,7 +202,7 @@ def port_name(host_index: int, net_index: int) -> str:
 
 class NetnsProvisioner(Provisioner):
     name = "netns"
-    capabilities = frozenset({"popen"})  # NetnsHost.popen
+    capabilities = frozenset({"popen", "connect"})  # NetnsHost.popen, NetnsHost.connect
 
     def __init__(self, run_dir: Path | str | None = None):
         self.run_dir = Path(run_dir or RUN_DIR)

@@ -2,7 +2,9 @@
 lab left no trace on the machine."""
 import fcntl
 import os
+import socket
 import struct
+import threading
 from pathlib import Path
 
 import pytest
@@ -100,3 +102,17 @@ def assert_no_trace(netns: NetnsProvisioner, lab_id: str, inodes: dict[int, int 
     assert not holders, "processes still hold the lab's namespaces: " + "; ".join(
         describe(pid) for pid in holders)
     assert not host_cgroups.lab_dirs(lab_id), f"cgroups left: {host_cgroups.lab_dirs(lab_id)}"
+
+
+def tunnel_threads() -> list[threading.Thread]:
+    """The threads of this process's tunnels into labs (harness.lab.tunnel)."""
+    return [t for t in threading.enumerate() if t.name.startswith("tunnel ")]
+
+
+def refused(port: int) -> bool:
+    """Whether nothing listens on 127.0.0.1:port any more."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False

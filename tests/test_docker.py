@@ -144,6 +144,18 @@ def test_block_drops_both_ways_and_unblock_restores(lab):
     server.succeed(f"ping -c1 -W2 {fe.address('srv')}")
 
 
+def test_connect_is_made_from_inside_the_host(provisioner, lab):
+    """Host.connect (capability `connect`, how the harness reaches a lab's
+    apiserver): the peer sees the connection come from the host's address."""
+    assert "connect" in provisioner.capabilities
+    server, agent = lab.host("server"), lab.host("agent1")
+    agent.service("peer").define(["socat", "TCP-LISTEN:7000,fork,reuseaddr",
+                                  "SYSTEM:echo $SOCAT_PEERADDR"])
+    agent.wait_for_port(7000)
+    with server.connect(agent.address("srv"), 7000) as sock:
+        assert sock.makefile().read().strip() == server.address("srv")
+
+
 def test_testinfra_goes_through_docker_url(provisioner, lab):
     host = lab.host("server")
     assert host.testinfra.backend.NAME == provisioner.engine  # docker:// or podman://

@@ -9,10 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from kubernetes import client
 
+from harness import setups
 from harness.lab import procs
+from harness.model import topology
 from provisioners import host_cgroups
-from tests.conftest import assert_no_trace, lab_footprint
+from tests.conftest import assert_no_trace, lab_footprint, refused, tunnel_threads
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = Path(sys.executable).parent / "harness"
@@ -71,6 +74,37 @@ def test_a_real_cluster_ends_without_a_trace(netns, ending):
         assert lab_id in report.removed and not report.stuck, report
     assert_no_trace(netns, lab_id, footprint["inodes"])
     assert procs.pids_alive(sorted(containers)) == [], "containers outlived the lab"
+
+
+def test_the_api_is_reached_through_the_tunnel_while_the_lab_is_up(netns):
+    """The target's API client reaches the apiserver, which listens only in
+    the lab, through a loopback tunnel; a scale through the API shows in the
+    EndpointSlices; with the lab, tunnel, client and credential files go."""
+    lab = netns.create(topology.load(TOPOLOGY))
+    try:
+        target = setups.apply(lab)
+        api = target.kubernetes.api
+        host, port = api.configuration.host.removeprefix("https://").rsplit(":", 1)
+        assert host == "127.0.0.1" and api.configuration.verify_ssl
+        assert client.VersionApi(api).get_code().git_version.startswith("v1.34.")
+        workload = target.workload("through-the-api")
+        workload.scale(3)
+        assert client.AppsV1Api(api).read_namespaced_deployment_scale(
+            "through-the-api", "default").spec.replicas == 3
+        slices = client.DiscoveryV1Api(api).list_namespaced_endpoint_slice(
+            "default", label_selector="kubernetes.io/service-name=through-the-api").items
+        in_slices = sorted(a for s in slices for e in s.endpoints or () for a in e.addresses)
+        assert in_slices == sorted(ip for pod in workload.pods for ip in pod.ips)
+        assert len(in_slices) == 3
+        workload.scale(1)
+        assert len(workload.pod_ips()) == 1
+        credentials = Path(api.configuration.cert_file)
+        assert credentials.exists() and tunnel_threads()
+    finally:
+        lab.destroy()
+    assert tunnel_threads() == []
+    assert refused(int(port))
+    assert not credentials.parent.exists(), "the client's credential files outlived the lab"
 
 
 def test_a_real_cluster_on_docker_hosts_and_down_leaves_nothing():

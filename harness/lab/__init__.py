@@ -12,7 +12,7 @@ import secrets
 import signal
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Protocol
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol
 
 if TYPE_CHECKING:
     from harness.lab.host import Host
@@ -63,6 +63,7 @@ class Lab:
         self.provisioner = provisioner
         self.hosts = hosts
         self.keep = False
+        self._closers: list[Callable[[], None]] = []
 
     def __repr__(self) -> str:
         return f"<Lab {self.id} ({self.provisioner.name}, {len(self.hosts)} hosts)>"
@@ -77,12 +78,27 @@ class Lab:
     def with_role(self, role: str) -> list[Host]:
         return [h for h in self.hosts.values() if role in h.roles]
 
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """Have `closer` run when this process lets go of the lab: what the
+        process holds for it (a tunnel into it, an API client) ends there."""
+        self._closers.append(closer)
+
+    def close(self) -> None:
+        """End what this process holds for the lab, newest first; the lab
+        itself stays. destroy() and detach() close first."""
+        while self._closers:
+            self._closers.pop()()
+
     def detach(self) -> None:
         """Let the lab outlive this process (until `harness down` or `gc --all`)."""
+        self.close()
         self.provisioner.detach(self.id)
 
     def destroy(self) -> None:
-        self.provisioner.destroy(self.id)
+        try:
+            self.close()
+        finally:
+            self.provisioner.destroy(self.id)
 
     def __enter__(self) -> Lab:
         return self

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import socket
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import cached_property
@@ -92,6 +93,14 @@ class Host(ABC):
     @abstractmethod
     def supervisor_proxy(self):
         """An XML-RPC proxy to the host's supervisord."""
+
+    def connect(self, address: str, port: int, timeout: float = 10) -> socket.socket:
+        """A TCP connection to address:port made from inside the host's
+        network, as a process on the host would make it: how the harness
+        reaches what listens only in the lab (provisioner capability
+        "connect"; the connection never leaves the lab's namespaces)."""
+        raise NotImplementedError(f"{type(self).__name__} {self.name}: this provisioner's hosts "
+                                  "cannot open connections for the harness (no capability 'connect')")
 
     def testinfra_backend(self):
         """A testinfra backend that runs commands on this host."""

@@ -103,7 +103,11 @@ def lab(request, pytestconfig, provisioner, topology):
     """This worker's lab (or the one attached with --lab)."""
     attach = pytestconfig.getoption("--lab")
     if attach:
-        yield provisioner.attach(attach)
+        attached = provisioner.attach(attach)
+        try:
+            yield attached
+        finally:
+            attached.close()  # the lab stays up; what this session held of it goes
         return
     for stuck in provisioner.gc().stuck:  # labs of harness runs that were killed
         # a lab nobody can remove must not keep this run from making its own

@@ -55,7 +55,7 @@ class Target:
     claim: Callable[..., Any]
     datastore: Datastore
     webgateway: Webgateway
-    #: a real cluster (kubectl on its master, its versions)
+    #: a real cluster (its API client, kubectl on its master, its versions)
     kubernetes: Cluster
 
     def __init__(self, lab: Lab, capabilities: set[str] | None = None):

@@ -8,6 +8,7 @@ documents set them up. Nothing here is a stand-in.
   node          containerd, kubelet, kube-proxy (and the images they need)
   network       flanneld and its CNI configuration
   dns           CoreDNS as the cluster DNS, at the cluster DNS IP
+  api           the official client, reaching the apiserver through a tunnel
   fcio          seed 000 (fcio-k8s) put together from the above
   workloads     Deployments of agnhost behind Services, scaled through the API
 
@@ -17,7 +18,8 @@ documents set them up. Nothing here is a stand-in.
 from __future__ import annotations
 
 import ipaddress
-import json
+
+from kubernetes import client
 
 from harness.lab.resolver import resolver
 from harness.model.setups import KUBERNETES_ROLES
@@ -29,8 +31,8 @@ def pod_network(cluster) -> PodNetwork:
     """flannel's pod network as suites see it: each node's pod subnet is the
     podCIDR the controller-manager gave its Node; every Kubernetes host runs
     flannel, so every one reaches pods directly."""
-    nodes = json.loads(cluster.kubectl("get nodes -o json"))["items"]
-    subnets = {n["metadata"]["name"]: [ipaddress.ip_network(c) for c in n["spec"].get("podCIDRs", [])]
+    nodes = client.CoreV1Api(cluster.api).list_node().items
+    subnets = {n.metadata.name: [ipaddress.ip_network(c) for c in n.spec.pod_cidrs or ()]
                for n in nodes}
     return PodNetwork(subnets, KUBERNETES_ROLES, fcio.NETWORK)
 

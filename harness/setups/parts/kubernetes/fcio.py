@@ -14,15 +14,18 @@ Kubernetes VM" ("Every VM with a Kubernetes role runs a kube-proxy").
 """
 from __future__ import annotations
 
-import json
 import shlex
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
+
+from kubernetes import client
 
 from harness import artifacts
 from harness.artifacts import spec
 from harness.lab.host import HOST_BIN_DIR
+from harness.setups.parts.kubernetes import api as k8s_api
 from harness.setups.parts.kubernetes import control_plane, dns, make_kubeconfig, network, node, pki as pki_mod
 from harness.setups.parts.kubernetes.layout import ADMIN_KUBECONFIG, cluster_dns_ip
 from harness.lab.progress import Steps
@@ -40,7 +43,12 @@ NO_PODS = ({"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedul
 
 @dataclass
 class Cluster:
-    """The real cluster a lab runs: what its target and its suites reach."""
+    """The real cluster a lab runs: what its target and its suites reach.
+
+    The harness drives it through the API (`api`, opened on first use and
+    closed with the lab); `kubectl` runs on the master, for what a person
+    does there."""
+    lab: Lab = field(repr=False)
     master: Host
     control_plane: control_plane.ControlPlane
     nodes: list[Host]
@@ -53,6 +61,10 @@ class Cluster:
         """Every host of the cluster: each runs a kubelet and kube-proxy."""
         return [self.master, *self.nodes, *self.frontends]
 
+    @cached_property
+    def api(self) -> client.ApiClient:
+        return k8s_api.connect(self.lab, self.master, self.control_plane.address)
+
     def kubectl(self, args: str, input: str | None = None, timeout: float = 60) -> str:
         result = self.master.run(f"kubectl {args}", input=input, timeout=timeout)
         if not result.ok:
@@ -60,8 +72,7 @@ class Cluster:
         return result.stdout
 
     def apply(self, manifests: list[dict]) -> None:
-        self.kubectl("apply -f -", input=json.dumps({"apiVersion": "v1", "kind": "List",
-                                                      "items": manifests}))
+        k8s_api.apply(self.api, manifests)
 
 
 def _link_binaries(host: Host, names: list[str], kubeconfig: str | None = None) -> None:
@@ -83,7 +94,7 @@ def apply(lab: Lab, steps: Steps | None = None, coredns: str = COREDNS) -> Clust
     service_cidr, pod_cidr = topo.service_cidrs[0], topo.pod_cidrs[0]
     members = [master, *nodes, *frontends]
     cp = control_plane.ControlPlane(master, master.address(NETWORK), str(service_cidr), str(pod_cidr))
-    cluster = Cluster(master, cp, nodes, frontends, cluster_dns_ip(service_cidr),
+    cluster = Cluster(lab, master, cp, nodes, frontends, cluster_dns_ip(service_cidr),
                       {"kubernetes": spec.binary_version("kubelet"),
                        "coredns": node.IMAGES[coredns].rsplit(":", 1)[1]})
     binary = artifacts.binary("kube-apiserver")
@@ -126,14 +137,14 @@ def apply(lab: Lab, steps: Steps | None = None, coredns: str = COREDNS) -> Clust
         with ThreadPoolExecutor(max_workers=len(members)) as pool:
             list(pool.map(install_node, members))
     with steps.step(f"{len(members)} nodes Ready, flannel up"):
-        names = " ".join(h.name for h in members)
-        wait_until(lambda: cluster.kubectl(f"wait --for=condition=Ready node {names} --timeout=5s"),
-                   f"nodes {names} to register and be Ready", timeout=180)
+        names = [h.name for h in members]
+        wait_until(lambda: k8s_api.nodes_ready(cluster.api, names),
+                   f"nodes {' '.join(names)} to register and be Ready", timeout=180, interval=0.5)
         with ThreadPoolExecutor(max_workers=len(members)) as pool:
             list(pool.map(lambda h: network.route_services(h, str(service_cidr)), members))
     with steps.step(f"CoreDNS ({node.IMAGES[coredns]}) at {cluster.cluster_dns}"):
         cluster.apply(dns.manifests(node.IMAGES[coredns], cluster.cluster_dns, topo.domain))
-        cluster.kubectl(f"-n {dns.NAMESPACE} rollout status deployment/coredns --timeout=180s",
-                        timeout=200)
+        wait_until(lambda: k8s_api.rolled_out(cluster.api, dns.NAMESPACE, "coredns"),
+                   f"deployment {dns.NAMESPACE}/coredns to roll out", timeout=180, interval=0.5)
     make_kubeconfig.install(master, cp.server)
     return cluster

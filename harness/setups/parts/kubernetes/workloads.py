@@ -11,12 +11,15 @@ would see of the network.
 """
 from __future__ import annotations
 
-import json
 import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
 from harness.lab.wait import wait_until
+from harness.setups.parts.kubernetes import api as k8s_api
 from harness.setups.parts.kubernetes.layout import CONTAINERD_SOCKET
 
 if TYPE_CHECKING:
@@ -39,6 +42,7 @@ def serving_container(image: str, port: int) -> dict:
 @dataclass
 class KubePod:
     name: str
+    namespace: str
     ips: list[str]
     node: Host
     container_id: str
@@ -67,6 +71,8 @@ class KubeWorkload:
                  headless: bool):
         self.cluster, self.image = cluster, image
         self.name, self.namespace, self.port, self.headless = name, namespace, port, headless
+        self._core, self._apps = client.CoreV1Api(cluster.api), client.AppsV1Api(cluster.api)
+        self._discovery = client.DiscoveryV1Api(cluster.api)
         self._created = False
 
     def __repr__(self) -> str:
@@ -94,8 +100,9 @@ class KubeWorkload:
             self.cluster.apply(self._manifests(replicas))
             self._created = True
         else:
-            self.cluster.kubectl(f"-n {self.namespace} scale deployment/{self.name} "
-                                 f"--replicas={replicas}")
+            self._apps.patch_namespaced_deployment_scale(
+                self.name, self.namespace, {"spec": {"replicas": replicas}},
+                _content_type="application/merge-patch+json")
         wait_until(lambda: len(self.pods) == replicas and len(self.pod_ips()) == replicas,
                    f"{replicas} Ready pods of {self.namespace}/{self.name}, in its EndpointSlices",
                    SCALE_TIMEOUT_S, interval=0.2)
@@ -118,38 +125,37 @@ class KubeWorkload:
     @property
     def pods(self) -> list[KubePod]:
         """The Ready pods of the Deployment (terminating ones are not)."""
-        data = json.loads(self.cluster.kubectl(f"-n {self.namespace} get pods -l app={self.name} -o json"))
-        return [kube_pod(self.cluster, p, self.port) for p in data["items"] if ready(p)]
+        found = self._core.list_namespaced_pod(self.namespace, label_selector=f"app={self.name}")
+        return [kube_pod(self.cluster, p, self.port) for p in found.items if ready(p)]
 
     def pod_ips(self) -> list[str]:
-        data = json.loads(self.cluster.kubectl(
-            f"-n {self.namespace} get endpointslices -l kubernetes.io/service-name={self.name} -o json"))
-        return sorted(a for s in data["items"] for e in (s.get("endpoints") or [])
-                      if e.get("conditions", {}).get("ready") for a in e["addresses"])
+        slices = self._discovery.list_namespaced_endpoint_slice(
+            self.namespace, label_selector=f"kubernetes.io/service-name={self.name}")
+        return sorted(a for s in slices.items for e in s.endpoints or ()
+                      if e.conditions and e.conditions.ready for a in e.addresses)
 
     @property
     def cluster_ip(self) -> str | None:
-        ip = self.cluster.kubectl(f"-n {self.namespace} get service {self.name} "
-                                  "-o jsonpath={.spec.clusterIP}").strip()
-        return None if ip in ("", "None") else ip
+        ip = self._core.read_namespaced_service(self.name, self.namespace).spec.cluster_ip
+        return None if ip in (None, "", "None") else ip
 
 
-def ready(pod: dict) -> bool:
+def ready(pod: client.V1Pod) -> bool:
     """Ready and not terminating."""
-    return not pod["metadata"].get("deletionTimestamp") and any(
-        c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
+    return not pod.metadata.deletion_timestamp and k8s_api.ready(pod.status.conditions)
 
 
-def kube_pod(cluster: Cluster, pod: dict, port: int) -> KubePod:
+def kube_pod(cluster: Cluster, pod: client.V1Pod, port: int) -> KubePod:
     hosts = {h.name: h for h in cluster.members}
-    return KubePod(pod["metadata"]["name"], [i["ip"] for i in pod["status"].get("podIPs", [])],
-                   hosts[pod["spec"]["nodeName"]],
-                   pod["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1], port)
+    return KubePod(pod.metadata.name, pod.metadata.namespace, [i.ip for i in pod.status.pod_ips or ()],
+                   hosts[pod.spec.node_name],
+                   pod.status.container_statuses[0].container_id.split("://", 1)[1], port)
 
 
 class KubeWorkloads:
     def __init__(self, cluster: Cluster, image: str):
         self.cluster, self.image = cluster, image
+        self._core = client.CoreV1Api(cluster.api)
         self._made: dict[tuple[str, str], KubeWorkload] = {}
 
     def pod(self, node: Host, name: str, namespace: str) -> KubePod:
@@ -161,16 +167,24 @@ class KubeWorkloads:
                       "containers": [serving_container(self.image, BARE_POD_PORT)]}}])
 
         def made():
-            found = json.loads(self.cluster.kubectl(f"-n {namespace} get pod {name} -o json"))
+            found = self._core.read_namespaced_pod(name, namespace)
             return kube_pod(self.cluster, found, BARE_POD_PORT) if ready(found) else None
         return wait_until(made, f"pod {namespace}/{name} on {node.name} to be Ready", SCALE_TIMEOUT_S,
                           interval=0.2)
 
     def delete_pod(self, pod: KubePod) -> None:
-        namespace = self.cluster.kubectl(
-            f"get pods -A --field-selector metadata.name={pod.name} "
-            "-o jsonpath={.items[0].metadata.namespace}").strip()
-        self.cluster.kubectl(f"-n {namespace} delete pod {pod.name} --wait=true --timeout=60s")
+        """Delete the pod and wait until it is gone (`kubectl delete --wait`)."""
+        self._core.delete_namespaced_pod(pod.name, pod.namespace)
+
+        def gone():
+            try:
+                self._core.read_namespaced_pod(pod.name, pod.namespace)
+            except ApiException as exc:
+                if exc.status == 404:
+                    return True
+                raise
+            return False
+        wait_until(gone, f"pod {pod.namespace}/{pod.name} to be deleted", 60, interval=0.2)
 
     def __call__(self, name: str, namespace: str = "default", port: int = 8080,
                  headless: bool = False) -> KubeWorkload:

@@ -1,0 +1,99 @@
+"""The cluster's API as the harness reaches it: the official `kubernetes`
+client, through a loopback tunnel into the master.
+
+The apiserver listens only in the lab. `connect` opens a Tunnel
+(harness.lab.tunnel) whose connections the master makes itself
+(Host.connect), and an ApiClient for https://127.0.0.1:<tunnel port> with
+the cluster-admin certificate, key and CA read from the master. TLS is
+verified: the apiserver's serving certificate names 127.0.0.1. No proxy is
+ever used, whatever the environment says. Tunnel, client and the client's
+credential files end with the lab (Lab.close).
+
+`apply` is server-side apply (`kubectl apply --server-side`) for the kinds
+the kubernetes part writes.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kubernetes import client
+
+from harness.lab.tunnel import Tunnel
+from harness.setups.parts.kubernetes.layout import APISERVER_PORT, PKI_DIR
+
+if TYPE_CHECKING:
+    from harness.lab import Lab
+    from harness.lab.host import Host
+
+FIELD_MANAGER = "harness"
+#: kind -> (API class, patch method, namespaced)
+APPLIERS = {
+    "Namespace": (client.CoreV1Api, "patch_namespace", False),
+    "ServiceAccount": (client.CoreV1Api, "patch_namespaced_service_account", True),
+    "ConfigMap": (client.CoreV1Api, "patch_namespaced_config_map", True),
+    "Service": (client.CoreV1Api, "patch_namespaced_service", True),
+    "Pod": (client.CoreV1Api, "patch_namespaced_pod", True),
+    "Deployment": (client.AppsV1Api, "patch_namespaced_deployment", True),
+    "ClusterRole": (client.RbacAuthorizationV1Api, "patch_cluster_role", False),
+    "ClusterRoleBinding": (client.RbacAuthorizationV1Api, "patch_cluster_role_binding", False),
+}
+
+
+class NoConnect(RuntimeError):
+    """The lab's provisioner cannot open connections from inside a host."""
+
+
+def connect(lab: Lab, master: Host, address: str) -> client.ApiClient:
+    """An API client for the apiserver at address:6443 as the master reaches it."""
+    if "connect" not in lab.provisioner.capabilities:
+        raise NoConnect(f"the kubernetes part reaches the apiserver through Host.connect, which "
+                        f"provisioner {lab.provisioner.name} lacks (capability 'connect')")
+    credentials = tempfile.TemporaryDirectory(prefix="harness-k8s-api-")
+    lab.on_close(credentials.cleanup)
+    files = Path(credentials.name)
+    for name in ("cluster-admin.pem", "cluster-admin-key.pem"):
+        (files / name).write_bytes(master.get_file(f"{PKI_DIR}/{name}"))
+    tunnel = Tunnel(lambda: master.connect(address, APISERVER_PORT),
+                    f"{master.lab_id}/{master.name} {address}:{APISERVER_PORT}")
+    lab.on_close(tunnel.close)
+    config = client.Configuration(host=f"https://127.0.0.1:{tunnel.port}")
+    config.proxy = None
+    config.ca_cert_data = master.get_file(f"{PKI_DIR}/ca.pem").decode()
+    config.cert_file = str(files / "cluster-admin.pem")
+    config.key_file = str(files / "cluster-admin-key.pem")
+    api = client.ApiClient(config)
+    lab.on_close(api.close)
+    return api
+
+
+def apply(api: client.ApiClient, manifests: list[dict]) -> None:
+    """Create or update each object as given (server-side apply, the harness
+    as field manager, taking over fields others set)."""
+    for manifest in manifests:
+        api_class, method, namespaced = APPLIERS[manifest["kind"]]
+        meta = manifest["metadata"]
+        where = (meta["name"], meta.get("namespace", "default")) if namespaced else (meta["name"],)
+        getattr(api_class(api), method)(*where, manifest, field_manager=FIELD_MANAGER, force=True,
+                                        _content_type="application/apply-patch+yaml")
+
+
+def ready(conditions) -> bool:
+    """Whether a Pod's or Node's conditions say Ready."""
+    return any(c.type == "Ready" and c.status == "True" for c in conditions or ())
+
+
+def nodes_ready(api: client.ApiClient, names: list[str]) -> bool:
+    """Whether every one of these Nodes is registered and Ready."""
+    nodes = {n.metadata.name: n for n in client.CoreV1Api(api).list_node().items}
+    return all(name in nodes and ready(nodes[name].status.conditions) for name in names)
+
+
+def rolled_out(api: client.ApiClient, namespace: str, name: str) -> bool:
+    """A Deployment's every replica updated and available (`kubectl rollout status`)."""
+    deployment = client.AppsV1Api(api).read_namespaced_deployment(name, namespace)
+    want, status = deployment.spec.replicas, deployment.status
+    return ((status.observed_generation or 0) >= deployment.metadata.generation
+            and (status.updated_replicas or 0) == want and (status.available_replicas or 0) == want
+            and (status.replicas or 0) == want)
