@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from harness.lab.tunnel import Tunnel
+from harness.lab.wait import wait_until
 from harness.setups.parts.kubernetes import api as k8s_api
 from tests.conftest import refused, tunnel_threads
 
@@ -25,8 +26,10 @@ def read_all(sock: socket.socket) -> bytes:
 @pytest.fixture
 def echo_server():
     """An echo server on loopback: sends back what it got once the client has
-    finished sending, then closes."""
+    finished sending, then closes. Yields its port and the number of
+    connections it has accepted so far."""
     server = socket.create_server(("127.0.0.1", 0))
+    accepted = []
 
     def serve():
         while True:
@@ -34,18 +37,20 @@ def echo_server():
                 conn, _ = server.accept()
             except OSError:
                 return
+            accepted.append(conn)
             with conn:
                 conn.sendall(read_all(conn))
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    yield server.getsockname()[1]
+    yield server.getsockname()[1], accepted
     server.shutdown(socket.SHUT_RDWR)   # wakes the blocked accept() (Linux)
     thread.join(5)
     server.close()
 
 
 def test_a_tunnel_splices_both_ways_passes_half_closes_and_closes_cleanly(echo_server):
-    tunnel = Tunnel(lambda: socket.create_connection(("127.0.0.1", echo_server)), "echo")
+    port, accepted = echo_server
+    tunnel = Tunnel(lambda: socket.create_connection(("127.0.0.1", port)), "echo")
     try:
         payload = bytes(range(256)) * 1000
         with socket.create_connection(("127.0.0.1", tunnel.port), timeout=10) as sock:
@@ -53,6 +58,9 @@ def test_a_tunnel_splices_both_ways_passes_half_closes_and_closes_cleanly(echo_s
             sock.shutdown(socket.SHUT_WR)   # the echo server answers after EOF
             assert read_all(sock) == payload
         idle = socket.create_connection(("127.0.0.1", tunnel.port), timeout=10)
+        # spliced through to the server, not still in the listener's backlog
+        # (which closing the listener resets)
+        wait_until(lambda: len(accepted) == 2, "the idle connection to reach the echo server", 10)
     finally:
         tunnel.close()
     assert idle.recv(1) == b"", "an open connection ends with the tunnel"
