@@ -43,7 +43,6 @@ PREFIX = "hl."
 SWITCH = "_sw"
 IFA_F_NODAD = 0x02
 PATH = f"{HOST_BIN_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-SSH_PORT = 22
 SUPERVISORD = "/usr/bin/supervisord"
 
 # Puts the shell into the host's cgroups (the paths of their cgroup.procs

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from harness.lab.wait import wait_until
 from tests.conftest import TWO_HOSTS, assert_no_trace, lab_footprint
 
 HOLDER = Path(__file__).resolve().parent / "lab_holder.py"

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from harness.model.topology import from_dict
-from harness.lab.wait import wait_until
 
 docker = pytest.importorskip("docker")
 

@@ -13,6 +13,7 @@ from kubernetes import client
 
 from harness import setups
 from harness.lab import procs
+from harness.results import diagnostics
 from harness.model import topology
 from provisioners import host_cgroups
 from tests.conftest import assert_no_trace, lab_footprint, refused, tunnel_threads
@@ -27,7 +28,7 @@ def harness(*args: str) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
-def test_up_apply_nodes_ready_dns_answers_down_leaves_nothing(netns):
+def test_up_apply_nodes_ready_dns_answers_down_leaves_nothing(netns, tmp_path):
     up = harness("up", str(TOPOLOGY), "--apply")
     assert up.returncode == 0, up.stderr[-3000:]
     lab_id = re.search(r"lab (\S+) is up", up.stdout).group(1)
@@ -43,6 +44,15 @@ def test_up_apply_nodes_ready_dns_answers_down_leaves_nothing(netns):
         assert dig.stdout.split() == ["10.0.0.1"], dig.stdout + dig.stderr
         containers = host_cgroups.pids_in([d / "kubepods" for d in host_cgroups.lab_dirs(lab_id)])
         assert containers, "CoreDNS runs in containers under the nodes' kubepods cgroups"
+        # a red run's bundle shows the cluster as the master sees it and each
+        # node's containers, beside the components' logs
+        diagnostics.collect(netns.attach(lab_id), tmp_path)
+        assert re.search(r"^node2\s+Ready\s", (tmp_path / "master" / "kubernetes-nodes.txt").read_text(), re.M)
+        assert "coredns" in (tmp_path / "master" / "kubernetes-pods.txt").read_text()
+        coredns_node = next(h for h in ("node1", "node2", "node3")
+                            if "coredns" in (tmp_path / h / "containerd-containers.txt").read_text())
+        assert "RUNNING" in (tmp_path / coredns_node / "containerd-containers.txt").read_text()
+        assert "kubelet.log" in (tmp_path / "node1" / "logs.txt").read_text()
     finally:
         down = harness("down", lab_id)
     assert down.returncode == 0, down.stderr

@@ -17,7 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from harness.artifacts import images, spec, store
+from harness.artifacts import images, store
 
 #: what a Kubernetes setup cannot do without
 REQUIRED = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet",

@@ -23,27 +23,9 @@ CONFIG_PATH = "/etc/supervisor/harness.conf"
 SOCKET_PATH = "/run/supervisor.sock"
 PROGRAM_DIR = "/etc/supervisor/conf.d"
 
-MAIN_CONFIG = f"""\
-; written by the harness: one supervisord per lab host
-[unix_http_server]
-file={SOCKET_PATH}
-chmod=0700
-
-[supervisord]
-logfile=/var/log/supervisord.log
-pidfile=/run/supervisord.pid
-childlogdir=/var/log
-loglevel=info
-
-[rpcinterface:supervisor]
-supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
-
-[supervisorctl]
-serverurl=unix://{SOCKET_PATH}
-
-[include]
-files={PROGRAM_DIR}/*.conf
-"""
+#: supervisord's own config on every lab host (host images and netns hosts)
+MAIN_CONFIG = templates.render(Path(__file__).parent, "supervisord.conf", socket=SOCKET_PATH,
+                               program_dir=PROGRAM_DIR)
 
 
 class ServiceError(RuntimeError):

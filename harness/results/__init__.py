@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 RESULTS_FILE = "results.json"
 JUNIT_FILE = "junit.xml"
-OUTCOMES = ("passed", "failed", "error", "timeout", "skipped", "unknown")
 
 #: component -> (process name that shows it runs, command that reports the version)
 VERSION_PROBES = {

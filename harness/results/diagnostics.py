@@ -30,6 +30,7 @@ from harness.setups.parts.frontend import config as haproxy_config
 from harness.setups.parts.storage import nfs
 
 from harness.setups.parts.service_proxy import proxy as service_proxy
+from harness.setups.parts.kubernetes import layout as kubernetes_layout
 from harness.lab.collectors import Collector
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ HOST_COLLECTORS = [
 #: each component's own, reading the paths that component writes
 COMPONENT_COLLECTORS = [*etcd_cluster.COLLECTORS, *haproxy_config.COLLECTORS,
                         *dns_zone.COLLECTORS, *bgp.COLLECTORS, *service_proxy.COLLECTORS,
-                        *nfs.COLLECTORS]
+                        *nfs.COLLECTORS, *kubernetes_layout.COLLECTORS]
 
 
 def _run_collector(host: Host, collector: Collector, timeout: float) -> str | None:

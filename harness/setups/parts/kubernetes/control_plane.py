@@ -17,7 +17,6 @@ from harness.setups.parts.kubernetes import kubeconfig
 from harness.setups.parts.kubernetes.layout import (ADMIN_KUBECONFIG, APISERVER_PORT, K8S_DIR, PKI_DIR,
                                  kubernetes_service_ip)
 from harness.setups.parts.kubernetes.pki import Certificate, Pki
-from harness.lab.wait import wait_until
 
 if TYPE_CHECKING:
     from harness.lab.host import Host
@@ -32,8 +31,6 @@ CLIENTS = {
     "apiserver-etcd-client": ("kube-apiserver-etcd-client", ""),
     "service-account": ("service-account-signer", ""),
 }
-PORTS = {"etcd-client": 2379, "etcd-peer": 2380, "kube-apiserver": APISERVER_PORT,
-         "kube-controller-manager": 10257, "kube-scheduler": 10259}
 
 
 def certificates(master: Host, addresses: list[str], service_cidr, domain: str) -> list[Certificate]:

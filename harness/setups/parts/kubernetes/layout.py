@@ -3,7 +3,10 @@ layout where the seed names one)."""
 from __future__ import annotations
 
 import ipaddress
+import shlex
 from pathlib import Path
+
+from harness.lab.collectors import Collector
 
 #: this part's folder (its config templates are in templates/)
 PART_DIR = Path(__file__).parent
@@ -32,3 +35,20 @@ def kubernetes_service_ip(service_cidr) -> str:
     """The `kubernetes` Service's ClusterIP: the first address of the range."""
     return nth_address(service_cidr, 1)
 
+
+
+_KUBECTL = shlex.join(["kubectl", f"--kubeconfig={ADMIN_KUBECONFIG}", "--request-timeout=5s"])
+_CTR = shlex.join(["ctr", "-a", CONTAINERD_SOCKET, "-n", "k8s.io"])
+#: what a red run on a real cluster needs besides the logs (/var/log/*.log:
+#: kubelet, containerd, the control plane): the cluster's view from the
+#: master, and each node's containers as its containerd has them
+COLLECTORS = [
+    *(Collector(f"kubernetes-{name}.txt", f"{_KUBECTL} {args}",
+                f"[ -f {ADMIN_KUBECONFIG} ] && runs kube-apiserver")
+      for name, args in (("nodes", "get nodes -o wide"),
+                         ("pods", "get pods -A -o wide"),
+                         ("services", "get services,endpointslices -A -o wide"),
+                         ("events", "get events -A --sort-by=.lastTimestamp"))),
+    Collector("containerd-containers.txt", f"{_CTR} containers ls; {_CTR} tasks ls",
+              f"[ -S {CONTAINERD_SOCKET} ] && runs containerd"),
+]
