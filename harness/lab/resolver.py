@@ -1,17 +1,16 @@
-"""Asking a host's own resolver (its /etc/resolv.conf) for a name, as a pod
-or HAProxy there would: `dig` run on the host, whatever serves the cluster
-DNS (the BIND stand-in or a real CoreDNS)."""
+"""Asking a host's own resolver (its /etc/resolv.conf), or a given server,
+for a name, as a pod or HAProxy there would: `dig +yaml` run on the host,
+whatever serves the cluster DNS (the BIND stand-in or a real CoreDNS)."""
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import yaml
+
 if TYPE_CHECKING:
     from harness.lab.host import Host
-
-_STATUS = re.compile(r"status: ([A-Z]+)")
 
 
 class DNSError(RuntimeError):
@@ -26,15 +25,20 @@ class Answer:
     addresses: tuple[str, ...]
 
 
-def lookup(from_host: Host, name: str, rdtype: str = "A") -> Answer:
-    out = from_host.run(shlex.join(["dig", "+tries=2", "+time=1", "+noall", "+answer",
-                                    "+comments", rdtype, name]))
-    status = _STATUS.search(out.stdout)
-    if not status:
-        raise DNSError(f"no DNS answer for {name} {rdtype} on {from_host.name}: {out.summary()}")
-    addrs = [parts[4] for line in out.stdout.splitlines()
-             if not line.startswith(";") and len(parts := line.split()) == 5 and parts[3] == rdtype]
-    return Answer(name, rdtype, status.group(1), tuple(sorted(addrs)))
+def lookup(from_host: Host, name: str, rdtype: str = "A", server: str | None = None) -> Answer:
+    """The response's status and the answer's addresses (rdata of `rdtype`
+    records, sorted). DNSError when no response came."""
+    out = from_host.run(shlex.join(["dig", "+yaml", "+tries=2", "+time=1",
+                                    *([f"@{server}"] if server else []), rdtype, name]))
+    try:
+        response = next(m["message"]["response_message_data"] for m in yaml.safe_load(out.stdout)
+                        if "response_message_data" in m.get("message", {}))
+        status = response["status"]
+    except (yaml.YAMLError, StopIteration, KeyError, TypeError, AttributeError):
+        raise DNSError(f"no DNS answer for {name} {rdtype} on {from_host.name}: {out.summary()}") from None
+    # each answer record as dig writes it: "name ttl class type rdata"
+    records = [record.split() for record in response.get("ANSWER_SECTION") or ()]
+    return Answer(name, rdtype, status, tuple(sorted(r[4] for r in records if len(r) == 5 and r[3] == rdtype)))
 
 
 def resolver(families: list[str]):

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from harness.setups.parts.dns.zone import NAMED_CONF, NAMED_DIR, ServiceRecords, ZONE, named_conf, zone_file
 from harness.lab import resolver
 from harness.lab.host import CommandFailed
+from harness.lab.wait import wait_until
 from harness.lab.resolver import Answer, DNSError  # noqa: F401 - part of this module's API
 
 if TYPE_CHECKING:
@@ -45,8 +46,8 @@ class ClusterDNS:
         self.host.succeed(f"named-checkconf -z {NAMED_CONF}")
         svc = self.host.service(SERVICE).define(f"named -g -c {NAMED_CONF}", autostart=True)
         svc.wait_for_state("RUNNING", 15)
-        self.host.wait_until_succeeds(
-            f"dig +tries=1 +time=1 @{self.address} SOA {ZONE} | grep -q 'status: NOERROR'", 20)
+        wait_until(lambda: resolver.lookup(self.host, ZONE, "SOA", server=self.address).status == "NOERROR",
+                   f"BIND on {self.host.name} to serve {ZONE}", 20)
         self.host.wait_until_succeeds(f"test -s {NAMED_DIR}/session.key", 10)
 
     def use_as_resolver(self, host: Host) -> None:
