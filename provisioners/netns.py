@@ -269,8 +269,7 @@ class NetnsProvisioner(Provisioner):
         # the record comes first: whatever follows can always be found and removed
         self._write_record(lab_id, {
             "id": lab_id, "provisioner": self.name, "topology": topology.to_dict(),
-            "topology_file": topology.source, "owner_pid": os.getpid(),
-            "owner_start": procs.process_start_time(os.getpid()), "complete": False,
+            "topology_file": topology.source, **procs.Owner.me().fields(), "complete": False,
             "created": time.time(), "ssh": ssh})
         self._topologies[lab_id] = topology
         try:
@@ -381,7 +380,7 @@ class NetnsProvisioner(Provisioner):
         record = self._read_record(lab_id)
         if record is None:
             raise LookupError(f"no netns lab {lab_id!r}")
-        record["owner_pid"] = record["owner_start"] = None
+        record.update(procs.Owner(None, None, "").fields())
         self._write_record(lab_id, record)
 
     # ----------------------------------------------------------------- remove
@@ -440,12 +439,13 @@ class NetnsProvisioner(Provisioner):
         records = []
         for lab_id in sorted(i for i in ids if LAB_ID.match(i)):
             rec = self._read_record(lab_id) or {}
+            # a record of a harness older than procs.Owner names the pid owner_pid
+            owner = procs.Owner.from_fields({"owner": rec.get("owner_pid"), **rec})
             hosts = [h["name"] for h in rec.get("topology", {}).get("hosts", [])]
             records.append(LabRecord(
                 id=lab_id, provisioner=self.name,
                 topology=rec.get("topology", {}).get("name", "?"),
-                owner_pid=rec.get("owner_pid"),
-                owner_alive=procs.alive(rec.get("owner_pid"), rec.get("owner_start")),
+                owner_pid=owner.pid, owner_alive=owner.alive(),
                 hosts=hosts, complete=bool(rec.get("complete"))))
         return records
 
