@@ -13,9 +13,11 @@ import shlex
 import subprocess
 from pathlib import Path
 
+from harness.lab.collectors import VersionProbe
 from harness.model.topology import Topology
 from harness.lab.wait import wait_until
 
+VERSION_PROBES = [VersionProbe("sshd", "sshd", "sshd -V 2>&1 || true")]
 SSHD_CONFIG = """\
 # written by the harness
 Port 22

@@ -13,6 +13,8 @@ from kubernetes import client
 
 from harness import setups
 from harness.lab import procs
+from harness import results
+from harness.artifacts import spec
 from harness.results import diagnostics
 from harness.model import topology
 from provisioners import host_cgroups
@@ -53,6 +55,13 @@ def test_up_apply_nodes_ready_dns_answers_down_leaves_nothing(netns, tmp_path):
                             if "coredns" in (tmp_path / h / "containerd-containers.txt").read_text())
         assert "RUNNING" in (tmp_path / coredns_node / "containerd-containers.txt").read_text()
         assert "kubelet.log" in (tmp_path / "node1" / "logs.txt").read_text()
+        # results record the versions of what runs, as each component reports it
+        versions = results.component_versions(netns.attach(lab_id))
+        for component in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet",
+                          "kube-proxy"):
+            assert versions[component] == f"Kubernetes {spec.binary_version('kubelet')}", versions
+        assert "3.6.4" in versions["etcd"] and "0.28.10" in versions["flanneld"], versions
+        assert versions["containerd"].startswith("containerd "), versions
     finally:
         down = harness("down", lab_id)
     assert down.returncode == 0, down.stderr

@@ -108,13 +108,13 @@ def test_report_renders_in_headless_chromium(nightly):
 
 
 def test_repro_overlap_case_reproduces_before_anything_is_created(tmp_path):
-    before = lab_ids("fcio-k8s-")
+    before = lab_ids("overlap-repro-")
     proc = run([*HARNESS, "repro", "fixtures/repro/network-overlap.yaml", "--results", str(tmp_path)])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "REPRODUCED" in proc.stdout
     summary = json.loads(next(tmp_path.glob("*/repro.json")).read_text())
     assert summary["reproduced"] and "must not overlap" in summary["shown"]
-    assert lab_ids("fcio-k8s-") - before == set()
+    assert lab_ids("overlap-repro-") - before == set()
 
 
 def test_repro_blocked_node_keeps_lab_and_writes_bundle(tmp_path):

@@ -1,6 +1,7 @@
-"""What a diagnostics collector is. Each component declares its own
-collectors beside the paths it writes (so a collector can never read a file
-the component does not write); harness.results.diagnostics runs them."""
+"""What a diagnostics collector and a version probe are. Each component
+declares its own beside the paths it writes (so a collector can never read
+a file the component does not write); harness.setups.observers gathers them,
+harness.results runs them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,3 +18,12 @@ class Collector:
     file: str
     command: str
     when: str = "true"
+
+
+@dataclass(frozen=True)
+class VersionProbe:
+    """How a component running on a host reports its version: `command`,
+    run there when a process named `process` is one of the host's."""
+    component: str
+    process: str
+    command: str

@@ -18,25 +18,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.setups import observers
+from provisioners import lab_ssh
+
 if TYPE_CHECKING:
     from harness.lab import Lab
 
 RESULTS_FILE = "results.json"
 JUNIT_FILE = "junit.xml"
 
-#: component -> (process name that shows it runs, command that reports the version)
-VERSION_PROBES = {
-    "etcd": ("etcd", "etcd --version"),
-    "haproxy": ("haproxy", "haproxy -v"),
-    "bind": ("named", "named -v"),
-    "bird": ("bird", "bird --version 2>&1"),
-    "nginx": ("nginx", "nginx -v 2>&1"),
-    "postgresql": ("postgres", "$(ls /usr/lib/postgresql/*/bin/postgres | tail -n1) --version"),
-    "nfs-ganesha": ("ganesha.nfsd", "ganesha.nfsd -v 2>&1"),
-    "dnsmasq": ("dnsmasq", "dnsmasq --version"),
-    "dockerd": ("dockerd", "dockerd --version"),
-    "sshd": ("sshd", "sshd -V 2>&1 || true"),
-}
+#: every component's version probe: the parts' and the lab's own sshd
+VERSION_PROBES = [*observers.VERSION_PROBES, *lab_ssh.VERSION_PROBES]
 _TIMEOUT_MARKERS = ("WaitTimeout", "Failed: Timeout", "TimeoutExpired", "timed out after")
 
 
@@ -119,12 +111,12 @@ def _host_versions(host) -> dict[str, str]:
                        timeout=10)
     running = set(listing.stdout.split())
     found = {}
-    for component, (process, command) in VERSION_PROBES.items():
-        if process[:15] in running:  # comm is cut at 15 characters
-            result = host.run(command, timeout=10)
+    for probe in VERSION_PROBES:
+        if probe.process[:15] in running:  # comm is cut at 15 characters
+            result = host.run(probe.command, timeout=10)
             line = _version_line(result.stdout or result.stderr)
             if line:
-                found[component] = line
+                found[probe.component] = line
     return found
 
 

@@ -19,18 +19,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.setups.parts.pod_network import bgp
-
-from harness.setups.parts.dns import zone as dns_zone
-
-from harness.setups.parts.etcd import cluster as etcd_cluster
-
-from harness.setups.parts.frontend import config as haproxy_config
-
-from harness.setups.parts.storage import nfs
-
-from harness.setups.parts.service_proxy import proxy as service_proxy
-from harness.setups.parts.kubernetes import layout as kubernetes_layout
+from harness.setups import observers
 from harness.lab.collectors import Collector
 
 if TYPE_CHECKING:
@@ -93,9 +82,7 @@ HOST_COLLECTORS = [
 ]
 
 #: each component's own, reading the paths that component writes
-COMPONENT_COLLECTORS = [*etcd_cluster.COLLECTORS, *haproxy_config.COLLECTORS,
-                        *dns_zone.COLLECTORS, *bgp.COLLECTORS, *service_proxy.COLLECTORS,
-                        *nfs.COLLECTORS, *kubernetes_layout.COLLECTORS]
+COMPONENT_COLLECTORS = observers.COLLECTORS
 
 
 def _run_collector(host: Host, collector: Collector, timeout: float) -> str | None:

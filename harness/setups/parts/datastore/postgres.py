@@ -12,6 +12,8 @@ import secrets
 import shlex
 from dataclasses import dataclass, field
 
+from harness.lab.collectors import VersionProbe
+
 BIN = "/usr/lib/postgresql/15/bin"
 DATA_DIR = "/var/lib/postgresql/k3s"
 SOCKET_DIR = "/run/postgresql"
@@ -19,6 +21,7 @@ PORT = 5432
 #: k3s creates the database named in the endpoint; it documents `kubernetes`
 DATABASE = "kubernetes"
 USER = "k3s"
+VERSION_PROBES = [VersionProbe("postgresql", "postgres", f"{BIN}/postgres --version")]
 
 
 def hba(server_addresses: list[str]) -> str:

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.lab import templates
-from harness.lab.collectors import Collector
+from harness.lab.collectors import Collector, VersionProbe
 
 ZONE = "cluster.local"
 TTL = 1  # seconds: HAProxy's resolver hold and clients must see changes at once
 NAMED_DIR = "/var/lib/bind/harness"
 NAMED_CONF = "/etc/bind/harness/named.conf"
+VERSION_PROBES = [VersionProbe("bind", "named", "named -v")]
 COLLECTORS = [Collector(
     "dns-zones.txt",
     f"cat {NAMED_CONF}; for z in $(named-checkconf -l {NAMED_CONF} 2>/dev/null | "

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from harness.lab.net import bracketed
-from harness.lab.collectors import Collector
+from harness.lab.collectors import Collector, VersionProbe
 from harness.lab.host import CommandFailed
 from harness.lab.supervisor import PROGRAM_DIR, ServiceError
 from harness.lab.wait import WaitTimeout, wait_until
@@ -39,6 +39,7 @@ _ETCDCTL = (
     f"{PROGRAM_DIR}/{SERVICE}.conf 2>/dev/null | head -n1)\" "
     f"$([ -f {PKI_DIR}/ca.crt ] && echo --cacert {PKI_DIR}/ca.crt "
     f"--cert {PKI_DIR}/server.crt --key {PKI_DIR}/server.key)")
+VERSION_PROBES = [VersionProbe("etcd", "etcd", "etcd --version")]
 COLLECTORS = [
     Collector("etcd-members.txt", f"{_ETCDCTL} member list -w table", "command -v etcdctl && runs etcd"),
     Collector("etcd-endpoints.txt", f"{_ETCDCTL} endpoint status --cluster -w table",

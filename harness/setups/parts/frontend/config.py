@@ -19,7 +19,7 @@ from pathlib import Path
 
 from harness.lab import templates
 from harness.lab.net import bracketed
-from harness.lab.collectors import Collector
+from harness.lab.collectors import Collector, VersionProbe
 from harness.setups.parts.dns.zone import pods_fqdn, service_fqdn
 
 STATS_SOCKET = "/run/haproxy/admin.sock"
@@ -27,6 +27,7 @@ STATS_SOCKET = "/run/haproxy/admin.sock"
 #: automatically"; the resolver hold is what bounds how fast it follows
 RESOLVER_HOLD_S = 1
 PORT_OPTIONS = ("podPort", "lbServicePort", "servicePort")
+VERSION_PROBES = [VersionProbe("haproxy", "haproxy", "haproxy -v")]
 COLLECTORS = [
     Collector(f"haproxy-{what.replace(' ', '-')}.txt",
               f"echo 'show {what}' | socat -t3 stdio unix-connect:{STATS_SOCKET}",

@@ -27,7 +27,8 @@ from harness.artifacts import spec
 from harness.lab.host import HOST_BIN_DIR
 from harness.setups.parts.kubernetes import api as k8s_api
 from harness.setups.parts.kubernetes import control_plane, dns, make_kubeconfig, network, node, pki as pki_mod
-from harness.setups.parts.kubernetes.layout import ADMIN_KUBECONFIG, cluster_dns_ip
+from harness.setups.parts.kubernetes.layout import (ADMIN_KUBECONFIG, CONTROL_PLANE_COMPONENTS,
+                                                    NODE_COMPONENTS, cluster_dns_ip)
 from harness.lab.progress import Steps
 from harness.lab.wait import wait_until
 
@@ -117,7 +118,9 @@ def apply(lab: Lab, steps: Steps | None = None, coredns: str = COREDNS) -> Clust
                  *node.SHARED_CERTIFICATES, network.CERTIFICATE]
         pki = pki_mod.make(certs)
     with steps.step("control plane: etcd, kube-apiserver, controller-manager, scheduler"):
-        _link_binaries(master, ["kubeadm", "etcd"], kubeconfig=ADMIN_KUBECONFIG)
+        # kubectl: a wrapper with the cluster-admin kubeconfig, never a link
+        _link_binaries(master, [*CONTROL_PLANE_COMPONENTS, *(c for c in NODE_COMPONENTS if c != "kubectl")],
+                       kubeconfig=ADMIN_KUBECONFIG)
         cp.install(pki)
         cp.wait_ready()
     cluster.apply(network.RBAC)
@@ -125,7 +128,7 @@ def apply(lab: Lab, steps: Steps | None = None, coredns: str = COREDNS) -> Clust
 
     def install_node(host):
         if host is not master:
-            _link_binaries(host, ["kubectl"])
+            _link_binaries(host, NODE_COMPONENTS)
         node.Node(host, host.address(NETWORK), cp.server, cluster.cluster_dns, topo.domain,
                   str(pod_cidr), taints=() if host in nodes else NO_PODS
                   ).install(pki, images if host in nodes else images[:1])

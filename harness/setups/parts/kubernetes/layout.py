@@ -6,7 +6,7 @@ import ipaddress
 import shlex
 from pathlib import Path
 
-from harness.lab.collectors import Collector
+from harness.lab.collectors import Collector, VersionProbe
 
 #: this part's folder (its config templates are in templates/)
 PART_DIR = Path(__file__).parent
@@ -51,4 +51,16 @@ COLLECTORS = [
                          ("events", "get events -A --sort-by=.lastTimestamp"))),
     Collector("containerd-containers.txt", f"{_CTR} containers ls; {_CTR} tasks ls",
               f"[ -S {CONTAINERD_SOCKET} ] && runs containerd"),
+]
+
+#: the components each Kubernetes host runs, linked onto its PATH (the
+#: master also runs the control plane): what the version probes call
+NODE_COMPONENTS = ["kubelet", "kube-proxy", "flanneld", "kubectl"]
+CONTROL_PLANE_COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
+                            "kubeadm"]
+VERSION_PROBES = [
+    *(VersionProbe(name, name, f"{name} --version")
+      for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet",
+                   "kube-proxy", "flanneld")),
+    VersionProbe("containerd", "containerd", "containerd --version"),
 ]

@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.lab import templates
-from harness.lab.collectors import Collector
+from harness.lab.collectors import Collector, VersionProbe
 
 CONFIG_PATH = "/etc/bird/bird.conf"
 SOCKET_PATH = "/run/bird/bird.ctl"
+VERSION_PROBES = [VersionProbe("bird", "bird", "bird --version 2>&1")]
 COLLECTORS = [
     Collector("bird-config.txt", f"cat {CONFIG_PATH}", "runs bird"),
     Collector("bird-protocols.txt", f"birdc -s {SOCKET_PATH} show protocols all",

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from harness.lab import templates
 from harness.lab.net import bracketed
-from harness.lab.collectors import Collector
+from harness.lab.collectors import Collector, VersionProbe
 
 EXPORT_DIR = "/srv/nfs/k8s"
 PSEUDO_PATH = "/k8s"
@@ -30,6 +30,7 @@ CONFIG_PATH = "/etc/ganesha/harness.conf"
 RECLAIM_POLICIES = ("Delete", "Retain")
 
 
+VERSION_PROBES = [VersionProbe("nfs-ganesha", "ganesha.nfsd", "ganesha.nfsd -v 2>&1")]
 COLLECTORS = [Collector("nfs-exports.txt",
                         f"cat {CONFIG_PATH}; echo; ss -tlnH 'sport = :2049'; echo; ls -la {EXPORT_DIR}",
                         "runs ganesha.nfsd")]

@@ -12,8 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.lab import templates
+from harness.lab.collectors import VersionProbe
 
 CONFIG_PATH = "/etc/nginx/harness.conf"
+VERSION_PROBES = [VersionProbe("nginx", "nginx", "nginx -v 2>&1")]
 TLS_DIR = "/etc/nginx/tls"
 CERT = f"{TLS_DIR}/cert.pem"
 KEY = f"{TLS_DIR}/key.pem"
