@@ -4,7 +4,9 @@ import fcntl
 import os
 import socket
 import struct
+import sys
 import threading
+import traceback
 from pathlib import Path
 
 import pytest
@@ -104,9 +106,13 @@ def assert_no_trace(netns: NetnsProvisioner, lab_id: str, inodes: dict[int, int 
     assert not host_cgroups.lab_dirs(lab_id), f"cgroups left: {host_cgroups.lab_dirs(lab_id)}"
 
 
-def tunnel_threads() -> list[threading.Thread]:
-    """The threads of this process's tunnels into labs (harness.lab.tunnel)."""
-    return [t for t in threading.enumerate() if t.name.startswith("tunnel ")]
+def tunnel_threads(name: str) -> list[str]:
+    """The threads of this process's tunnel `name` (harness.lab.tunnel), each
+    with where it is: what a leak report needs."""
+    frames = sys._current_frames()
+    return [f"{t.name} at {traceback.format_stack(frames[t.ident])[-1].strip()}"
+            for t in threading.enumerate()
+            if t.name.startswith(f"tunnel {name}") and t.ident in frames]
 
 
 def refused(port: int) -> bool:

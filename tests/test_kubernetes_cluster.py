@@ -118,10 +118,10 @@ def test_the_api_is_reached_through_the_tunnel_while_the_lab_is_up(netns):
         workload.scale(1)
         assert len(workload.pod_ips()) == 1
         credentials = Path(api.configuration.cert_file)
-        assert credentials.exists() and tunnel_threads()
+        assert credentials.exists() and tunnel_threads(lab.id)
     finally:
         lab.destroy()
-    assert tunnel_threads() == []
+    assert tunnel_threads(lab.id) == []
     assert refused(int(port))
     assert not credentials.parent.exists(), "the client's credential files outlived the lab"
 

@@ -65,7 +65,7 @@ def test_a_tunnel_splices_both_ways_passes_half_closes_and_closes_cleanly(echo_s
         tunnel.close()
     assert idle.recv(1) == b"", "an open connection ends with the tunnel"
     idle.close()
-    assert tunnel_threads() == []
+    assert tunnel_threads("echo") == []
     assert refused(tunnel.port)
 
 
@@ -78,7 +78,7 @@ def test_a_failed_upstream_connection_closes_the_client_side():
             assert sock.recv(1) == b""
     finally:
         tunnel.close()
-    assert tunnel_threads() == []
+    assert tunnel_threads("nowhere") == []
 
 
 def test_host_connect_is_made_inside_the_host_and_the_tunnel_ends_with_the_lab(netns, two_hosts):
@@ -95,10 +95,10 @@ def test_host_connect_is_made_inside_the_host_and_the_tunnel_ends_with_the_lab(n
         lab.on_close(tunnel.close)
         with socket.create_connection(("127.0.0.1", tunnel.port), timeout=10) as sock:
             assert read_all(sock).decode().strip() == master.address("srv")
-        assert tunnel_threads()
+        assert tunnel_threads("master to node1")
     finally:
         lab.destroy()
-    assert tunnel_threads() == []
+    assert tunnel_threads("master to node1") == []
     assert refused(tunnel.port)
 
 

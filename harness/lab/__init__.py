@@ -86,8 +86,14 @@ class Lab:
     def close(self) -> None:
         """End what this process holds for the lab, newest first; the lab
         itself stays. destroy() and detach() close first."""
+        errors = []
         while self._closers:
-            self._closers.pop()()
+            try:
+                self._closers.pop()()
+            except Exception as exc:  # noqa: BLE001 - every closer runs; the first error is raised
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
     def detach(self) -> None:
         """Let the lab outlive this process (until `harness down` or `gc --all`)."""
