@@ -22,6 +22,7 @@ from kubernetes import client
 
 from harness.lab.tunnel import Tunnel
 from harness.setups.parts.kubernetes.layout import APISERVER_PORT, PKI_DIR
+from harness.setups.parts.kubernetes.pki import Pki
 
 if TYPE_CHECKING:
     from harness.lab import Lab
@@ -45,22 +46,30 @@ class NoConnect(RuntimeError):
     """The lab's provisioner cannot open connections from inside a host."""
 
 
-def connect(lab: Lab, master: Host, address: str) -> client.ApiClient:
-    """An API client for the apiserver at address:6443 as the master reaches it."""
+def connect(lab: Lab, master: Host, address: str, pki: Pki | None = None) -> client.ApiClient:
+    """An API client for the apiserver at address:6443 as the master reaches it,
+    with the cluster-admin credentials of `pki` (the one the harness made),
+    else as read from the master (a lab attached again)."""
     if "connect" not in lab.provisioner.capabilities:
         raise NoConnect(f"the kubernetes part reaches the apiserver through Host.connect, which "
                         f"provisioner {lab.provisioner.name} lacks (capability 'connect')")
     credentials = tempfile.TemporaryDirectory(prefix="harness-k8s-api-")
     lab.on_close(credentials.cleanup)
     files = Path(credentials.name)
+    pem = {name: pki.files[name] if pki else master.get_file(f"{PKI_DIR}/{name}")
+           for name in ("ca.pem", "cluster-admin.pem", "cluster-admin-key.pem")}
+    if b"-----BEGIN CERTIFICATE-----" not in pem["ca.pem"]:
+        # without a CA the client would verify against the machine's CAs
+        raise RuntimeError(f"no CA certificate in {master.name}:{PKI_DIR}/ca.pem "
+                           f"(read {len(pem['ca.pem'])} bytes)")
     for name in ("cluster-admin.pem", "cluster-admin-key.pem"):
-        (files / name).write_bytes(master.get_file(f"{PKI_DIR}/{name}"))
+        (files / name).write_bytes(pem[name])
     tunnel = Tunnel(lambda: master.connect(address, APISERVER_PORT),
                     f"{master.lab_id}/{master.name} {address}:{APISERVER_PORT}")
     lab.on_close(tunnel.close)
     config = client.Configuration(host=f"https://127.0.0.1:{tunnel.port}")
     config.proxy = None
-    config.ca_cert_data = master.get_file(f"{PKI_DIR}/ca.pem").decode()
+    config.ca_cert_data = pem["ca.pem"].decode()
     config.cert_file = str(files / "cluster-admin.pem")
     config.key_file = str(files / "cluster-admin-key.pem")
     api = client.ApiClient(config)

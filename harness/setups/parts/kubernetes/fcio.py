@@ -56,6 +56,8 @@ class Cluster:
     frontends: list[Host]
     cluster_dns: str
     versions: dict[str, str] = field(default_factory=dict)
+    #: the PKI the harness made for it (None for a lab attached again)
+    pki: pki_mod.Pki | None = field(default=None, repr=False)
 
     @property
     def members(self) -> list[Host]:
@@ -64,7 +66,7 @@ class Cluster:
 
     @cached_property
     def api(self) -> client.ApiClient:
-        return k8s_api.connect(self.lab, self.master, self.control_plane.address)
+        return k8s_api.connect(self.lab, self.master, self.control_plane.address, self.pki)
 
     def kubectl(self, args: str, input: str | None = None, timeout: float = 60) -> str:
         result = self.master.run(f"kubectl {args}", input=input, timeout=timeout)
@@ -116,7 +118,7 @@ def apply(lab: Lab, steps: Steps | None = None, coredns: str = COREDNS) -> Clust
         certs = [*control_plane.certificates(master, addresses(master), service_cidr, topo.domain),
                  *(c for h in members for c in node.certificates(h, addresses(h))),
                  *node.SHARED_CERTIFICATES, network.CERTIFICATE]
-        pki = pki_mod.make(certs)
+        pki = cluster.pki = pki_mod.make(certs)
     with steps.step("control plane: etcd, kube-apiserver, controller-manager, scheduler"):
         # kubectl: a wrapper with the cluster-admin kubeconfig, never a link
         _link_binaries(master, [*CONTROL_PLANE_COMPONENTS, *(c for c in NODE_COMPONENTS if c != "kubectl")],
