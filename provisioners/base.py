@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.lab.progress import Steps
 
 if TYPE_CHECKING:
     from harness.lab import Lab, LabRecord
+    from harness.lab.host import Host
     from harness.model.topology import Topology
 
 
@@ -88,6 +88,8 @@ class Provisioner(ABC):
                 report.removed.append(record.id)
         return report
 
-    @abstractmethod
-    def collect_logs(self, lab: Lab, dest: Path) -> None:
-        """Copy each host's logs under dest/<host>/."""
+    def console(self, host: Host) -> bytes | None:
+        """What the host printed where no command on it can read it (a VM's
+        serial console: kernel and boot); None where hosts have no console
+        of their own. Diagnostics bundles keep its end."""
+        return None

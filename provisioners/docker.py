@@ -472,14 +472,6 @@ class DockerProvisioner(Provisioner):
                 hosts=hosts, complete=bool(hosts) and set(hosts) <= found))
         return records
 
-    def collect_logs(self, lab: Lab, dest: Path) -> None:
-        for host in lab.hosts.values():
-            target = Path(dest) / host.name
-            target.mkdir(parents=True, exist_ok=True)
-            stream, _ = host.container.get_archive("/var/log")
-            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
-                tar.extractall(target, filter="data")
-
 
 #: capability numbers as in linux/capability.h (those docker knows by name)
 CAPABILITIES = ("CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP "

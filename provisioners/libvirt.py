@@ -37,7 +37,7 @@ import tempfile
 from pathlib import Path
 from xml.etree import ElementTree
 
-from harness.lab import procs, templates
+from harness.lab import procs, supervisor, templates
 from harness.lab.host import CommandResult, Host
 from harness.lab import LAB_ID, Lab, LabRecord, new_lab_id
 from harness.lab.progress import Steps
@@ -54,15 +54,11 @@ ROOT_SIZE = 3 << 30  # bytes: the root filesystem's size, as the VM sees it
 META_NS = "https://k8s-conformance-harness.invalid/lab"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 KERNEL_CMDLINE = "root=/dev/vda rw console=ttyS0 init=/usr/local/sbin/harness-boot panic=-1"
-GUEST_AGENT = """[program:qemu-ga]
-command=sh -c 'modprobe virtio_console; exec qemu-ga -m virtio-serial -p /dev/vport*p1'
-autostart=true
-autorestart=true
-startretries=100
-startsecs=0
-redirect_stderr=true
-stdout_logfile=/var/log/qemu-ga.log
-"""
+#: the guest agent the harness execs through, started by the VM's supervisord
+#: (virtio_console is a module in Debian's cloud kernel; the port appears after it)
+GUEST_AGENT = supervisor.program_conf(
+    "qemu-ga", ["sh", "-c", "modprobe virtio_console; exec qemu-ga -m virtio-serial -p /dev/vport*p1"],
+    autorestart=True, startsecs=0, startretries=100)
 
 
 def mac_of(lab_id: str, host: str, net: str) -> str:
@@ -201,7 +197,8 @@ class LibvirtProvisioner(Provisioner):
     # ------------------------------------------------------------------ disks
     def base_files(self, steps: Steps) -> tuple[Path, Path, Path]:
         """On this machine: the compact qcow2 root image (made once per image
-        tag and kernel), this machine's Debian kernel and its initrd."""
+        tag, kernel and guest agent program), this machine's Debian kernel and
+        its initrd."""
         kernels = sorted(glob.glob("/boot/vmlinuz-*-amd64"))
         if not kernels:
             raise RuntimeError("no Debian kernel in /boot: install linux-image-cloud-amd64")
@@ -209,7 +206,8 @@ class LibvirtProvisioner(Provisioner):
         version = kernel.name.removeprefix("vmlinuz-")
         mirror = apt_mirror()
         tag = image_tag(PACKAGES, mirror)
-        image = CACHE_DIR / f"{tag.replace(':', '-')}-{version}.qcow2"
+        agent = hashlib.sha256(GUEST_AGENT.encode()).hexdigest()[:8]
+        image = CACHE_DIR / f"{tag.replace(':', '-')}-{version}-{agent}.qcow2"
         if image.exists():
             return image, kernel, initrd
         tarball = build_rootfs(tag, mirror, PACKAGES, steps)
@@ -388,12 +386,3 @@ class LibvirtProvisioner(Provisioner):
     def console_tail(self, host: LibvirtHost, lines: int = 15) -> str:
         text = self.console(host).decode(errors="replace").splitlines()[-lines:]
         return "\n".join(text) or "(nothing)"
-
-    def collect_logs(self, lab: Lab, dest: Path) -> None:
-        for host in lab.hosts.values():
-            target = Path(dest) / host.name
-            target.mkdir(parents=True, exist_ok=True)
-            (target / "console.log").write_bytes(self.console(host))
-            listing = host.run("cd /var/log && ls *.log")
-            for name in listing.stdout.split() if listing.ok else []:
-                (target / name).write_bytes(host.get_file(f"/var/log/{name}"))

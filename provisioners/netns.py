@@ -449,12 +449,6 @@ class NetnsProvisioner(Provisioner):
                 hosts=hosts, complete=bool(rec.get("complete"))))
         return records
 
-    def collect_logs(self, lab: Lab, dest: Path) -> None:
-        for host in lab.hosts.values():
-            src = host.dir / "log"
-            if src.exists():
-                shutil.copytree(src, Path(dest) / host.name, dirs_exist_ok=True)
-
 
 def stuck_lab_advice(holders: list[str]) -> str:
     hidden = sorted({h.split(" hidden under ", 1)[1].split(" (")[0] for h in holders

@@ -54,3 +54,21 @@ def test_nfs_bundle_shows_the_config_the_setup_wrote(netns, tmp_path):
     assert written.strip() and written.strip() in exports
     assert f"Path = {nfs.EXPORT_DIR};" in exports
     assert server in exports, "the clients allowed"
+
+
+def test_a_console_gives_its_redacted_end_and_a_host_without_one_none(small_lab, tmp_path, monkeypatch):
+    """Where the provisioner has a console (a VM's), the bundle keeps its last
+    lines, secrets redacted; netns hosts have none, and no console.log."""
+    master = small_lab.host("master")
+    lines = [f"boot line {i}" for i in range(diagnostics.CONSOLE_LINES + 100)]
+    key = "-----BEGIN PRIVATE KEY-----\nMIIEsecret\n-----END PRIVATE KEY-----"
+    console = "\n".join(lines + [key]).encode()
+    monkeypatch.setattr(small_lab.provisioner, "console",
+                        lambda host: console if host is master else None)
+    summary = diagnostics.collect(small_lab, tmp_path)
+    kept = (tmp_path / "master" / "console.log").read_text()
+    assert "console.log" in summary["hosts"]["master"]["files"]
+    assert kept.splitlines()[0] == lines[-diagnostics.CONSOLE_LINES + 3]
+    assert "MIIEsecret" not in kept and diagnostics.REDACTED in kept
+    assert not (tmp_path / "node1" / "console.log").exists()
+    assert "console.log" not in summary["hosts"]["node1"]["files"]

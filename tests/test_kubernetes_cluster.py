@@ -2,6 +2,7 @@
 says a person checks it, and removed without a trace: every process,
 container (they live in the hosts' cgroups, in none of their namespaces),
 mount, cgroup and namespace."""
+import os
 import re
 import signal
 import subprocess
@@ -98,7 +99,7 @@ def test_a_real_cluster_ends_without_a_trace(netns, ending):
 def test_the_api_is_reached_through_the_tunnel_while_the_lab_is_up(netns):
     """The target's API client reaches the apiserver, which listens only in
     the lab, through a loopback tunnel; a scale through the API shows in the
-    EndpointSlices; with the lab, tunnel, client and credential files go."""
+    EndpointSlices; with the lab, tunnel, client and credentials go."""
     lab = netns.create(topology.load(TOPOLOGY))
     try:
         target = setups.apply(lab)
@@ -117,13 +118,17 @@ def test_the_api_is_reached_through_the_tunnel_while_the_lab_is_up(netns):
         assert len(in_slices) == 3
         workload.scale(1)
         assert len(workload.pod_ips()) == 1
-        credentials = Path(api.configuration.cert_file)
-        assert credentials.exists() and tunnel_threads(lab.id)
+        credentials = [api.configuration.cert_file, api.configuration.key_file]
+        # in memory only: nothing on disk that a kill -9 would leave behind
+        assert [os.readlink(path).split()[0] for path in credentials] == [
+            f"/memfd:harness-{lab.id}-cluster-admin.pem", f"/memfd:harness-{lab.id}-cluster-admin-key.pem"]
+        assert tunnel_threads(lab.id)
     finally:
         lab.destroy()
     assert tunnel_threads(lab.id) == []
     assert refused(int(port))
-    assert not credentials.parent.exists(), "the client's credential files outlived the lab"
+    assert not any(os.path.exists(p) and os.readlink(p).startswith(f"/memfd:harness-{lab.id}")
+                   for p in credentials), "the client's credentials outlived the lab"
 
 
 def test_a_real_cluster_on_docker_hosts_and_down_leaves_nothing():

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.model.topology import from_dict
+from harness.results import diagnostics
 
 pytest.importorskip("libvirt")
 
@@ -112,12 +113,15 @@ def test_vm_services_come_back_after_crash_and_start(vm_lab):
     svc.wait_for_state("RUNNING", timeout=60)
 
 
-def test_collect_logs_fetches_the_console_from_the_pool(vm_lab, tmp_path):
+def test_the_bundle_holds_the_console_fetched_from_the_pool(vm_lab, tmp_path):
     prov, lab = vm_lab
-    prov.collect_logs(lab, tmp_path)
-    console = (tmp_path / "vm01" / "console.log").read_text(errors="replace")
+    summary = diagnostics.collect(lab, tmp_path)
+    assert summary["hosts"]["vm01"]["status"] == "ok"
+    console = prov.console(lab.host("vm01")).decode(errors="replace")
     assert "Linux version" in console  # the kernel's first words, as the hypervisor wrote them
-    assert (tmp_path / "vm01" / "supervisord.log").exists()
+    kept = (tmp_path / "vm01" / "console.log").read_text()
+    assert kept.strip() and kept.strip() in console  # its end (the console may have grown since)
+    assert "supervisord.log" in (tmp_path / "vm01" / "logs.txt").read_text()
 
 
 def test_lab_on_a_remote_hypervisor(vm_lab):

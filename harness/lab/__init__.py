@@ -54,6 +54,8 @@ class LabBackend(Protocol):
 
     def destroy(self, lab_id: str) -> None: ...
 
+    def console(self, host: Host) -> bytes | None: ...
+
 
 class Lab:
     def __init__(self, lab_id: str, topology: Topology, provisioner: LabBackend,

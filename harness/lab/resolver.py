@@ -1,16 +1,27 @@
 """Asking a host's own resolver (its /etc/resolv.conf), or a given server,
 for a name, as a pod or HAProxy there would: `dig +yaml` run on the host,
-whatever serves the cluster DNS (the BIND stand-in or a real CoreDNS)."""
+whatever serves the cluster DNS (the BIND stand-in or a real CoreDNS);
+and the resolv.conf that points a host at the cluster DNS."""
 from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
 
+from harness.lab import templates
+
 if TYPE_CHECKING:
     from harness.lab.host import Host
+
+
+def resolv_conf(nameserver: str, domain: str) -> str:
+    """/etc/resolv.conf for a host that resolves through the cluster DNS
+    (short timeouts: a dead DNS shows as a failed lookup, not a hang)."""
+    return templates.render(Path(__file__).parent, "resolv.conf", nameserver=nameserver,
+                            domain=domain)
 
 
 class DNSError(RuntimeError):

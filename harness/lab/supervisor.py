@@ -28,6 +28,19 @@ MAIN_CONFIG = templates.render(Path(__file__).parent, "supervisord.conf", socket
                                program_dir=PROGRAM_DIR)
 
 
+def program_conf(name: str, command: str | list[str], environment: dict[str, str] | None = None,
+                 autostart: bool = True, autorestart: bool = False, directory: str = "/",
+                 stopsignal: str = "TERM", startsecs: int = 1, startretries: int = 3,
+                 stopwaitsecs: int = 10, user: str | None = None) -> str:
+    """A supervisord [program:NAME] section; its output goes to /var/log/NAME.log."""
+    if isinstance(command, list):
+        command = shlex.join(command)
+    return templates.render(Path(__file__).parent, "program.conf", name=name, command=command,
+                            directory=directory, autostart=autostart, autorestart=autorestart,
+                            startsecs=startsecs, startretries=startretries, stopsignal=stopsignal,
+                            stopwaitsecs=stopwaitsecs, user=user, environment=environment)
+
+
 class ServiceError(RuntimeError):
     pass
 
@@ -49,21 +62,14 @@ class Service:
     def _rpc(self):
         return self.host.supervisor_proxy().supervisor
 
-    def define(self, command: str | list[str], environment: dict[str, str] | None = None,
-               autostart: bool = True, autorestart: bool = False, directory: str = "/",
-               stopsignal: str = "TERM", startsecs: int = 1, stopwaitsecs: int = 10,
-               user: str | None = None) -> Service:
-        """Write the program definition and load it.
+    def define(self, command: str | list[str], **options) -> Service:
+        """Write the program definition (`program_conf` with these options)
+        and load it.
 
         With autostart (the default) the service is enabled: supervisord starts
         it now and again whenever the host starts after a crash.
         """
-        if isinstance(command, list):
-            command = shlex.join(command)
-        program = templates.render(Path(__file__).parent, "program.conf", name=self.name,
-                                   command=command, directory=directory, autostart=autostart,
-                                   autorestart=autorestart, startsecs=startsecs, stopsignal=stopsignal,
-                                   stopwaitsecs=stopwaitsecs, user=user, environment=environment)
+        program = program_conf(self.name, command, **options)
         self.host.put_file(f"{PROGRAM_DIR}/{self.name}.conf", program)
         rpc = self._rpc
         added, changed, removed = rpc.reloadConfig()[0]

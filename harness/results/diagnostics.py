@@ -17,7 +17,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from harness.setups import observers
 from harness.lab.collectors import Collector
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from harness.lab import Lab
 
 REDACTED = "<redacted>"
+#: how much of a host's console a bundle keeps (its end)
+CONSOLE_LINES = 500
 
 #: Shell functions every collector may use. Lab hosts may share the machine's
 #: PID namespace (netns provisioner), so "a process of this host" is one in
@@ -101,10 +103,21 @@ def _run_collector(host: Host, collector: Collector, timeout: float) -> str | No
 
 
 def collect_host(host: Host, dest: Path, command_timeout: float = 10,
-                 stop: threading.Event | None = None) -> list[str]:
-    """Write every applicable collector's output into dest; return the file names."""
+                 stop: threading.Event | None = None,
+                 console: Callable[[Host], bytes | None] | None = None) -> list[str]:
+    """Write every applicable collector's output into dest, and the end of
+    the host's console where its provisioner has one; return the file names."""
     dest.mkdir(parents=True, exist_ok=True)
     written = []
+    if console is not None:
+        try:
+            text = console(host)
+        except Exception as exc:  # noqa: BLE001 - a console out of reach is reported, not raised
+            text = f"console not read: {type(exc).__name__}: {exc}\n".encode()
+        if text is not None and not (stop is not None and stop.is_set()):
+            tail = text.decode(errors="replace").splitlines()[-CONSOLE_LINES:]
+            (dest / "console.log").write_text(redact("\n".join(tail) + "\n"))
+            written.append("console.log")
     for collector in HOST_COLLECTORS + COMPONENT_COLLECTORS:
         if stop is not None and stop.is_set():
             break
@@ -133,7 +146,8 @@ def collect(lab: Lab, dest: Path | str, host_timeout: float = 30, command_timeou
     started = time.monotonic()
     stop = threading.Event()
     pool = ThreadPoolExecutor(max_workers=max(1, len(lab.hosts)), thread_name_prefix="diag")
-    futures = {pool.submit(collect_host, host, dest / name, command_timeout, stop): name
+    futures = {pool.submit(collect_host, host, dest / name, command_timeout, stop,
+                           lab.provisioner.console): name
                for name, host in lab.hosts.items()}
     done, pending = wait(futures, timeout=host_timeout)
     stop.set()  # a host still running writes no more (its current command may go on)

@@ -25,11 +25,6 @@ SERVICE = "named"
 FIRST_SERVICE_OFFSET = 20
 
 
-def resolv_conf(server: str) -> str:
-    return (f"# written by the harness: cluster DNS\nnameserver {server}\n"
-            f"search default.svc.{ZONE} svc.{ZONE} {ZONE}\noptions ndots:5 timeout:1 attempts:2\n")
-
-
 class ClusterDNS:
     def __init__(self, host: Host, address: str, service_cidr):
         self.host, self.address = host, address
@@ -51,7 +46,7 @@ class ClusterDNS:
         self.host.wait_until_succeeds(f"test -s {NAMED_DIR}/session.key", 10)
 
     def use_as_resolver(self, host: Host) -> None:
-        host.put_file("/etc/resolv.conf", resolv_conf(self.address))
+        host.put_file("/etc/resolv.conf", resolver.resolv_conf(self.address, ZONE))
 
     # -- records -------------------------------------------------------------
     def allocate_cluster_ip(self) -> str:

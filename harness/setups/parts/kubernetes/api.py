@@ -4,18 +4,19 @@ client, through a loopback tunnel into the master.
 The apiserver listens only in the lab. `connect` opens a Tunnel
 (harness.lab.tunnel) whose connections the master makes itself
 (Host.connect), and an ApiClient for https://127.0.0.1:<tunnel port> with
-the cluster-admin certificate, key and CA read from the master. TLS is
-verified: the apiserver's serving certificate names 127.0.0.1. No proxy is
-ever used, whatever the environment says. Tunnel, client and the client's
-credential files end with the lab (Lab.close).
+the cluster-admin certificate, key and CA the harness made (read from the
+master when a lab is attached again). TLS is verified: the apiserver's
+serving certificate names 127.0.0.1. No proxy is ever used, whatever the
+environment says. Tunnel, client and the client's credentials end with the
+lab (Lab.close). The certificate and key are in memory files (memfd): the
+client needs paths, and a key written to /tmp would outlive a kill -9.
 
 `apply` is server-side apply (`kubectl apply --server-side`) for the kinds
 the kubernetes part writes.
 """
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
+import os
 from typing import TYPE_CHECKING
 
 from kubernetes import client
@@ -53,28 +54,34 @@ def connect(lab: Lab, master: Host, address: str, pki: Pki | None = None) -> cli
     if "connect" not in lab.provisioner.capabilities:
         raise NoConnect(f"the kubernetes part reaches the apiserver through Host.connect, which "
                         f"provisioner {lab.provisioner.name} lacks (capability 'connect')")
-    credentials = tempfile.TemporaryDirectory(prefix="harness-k8s-api-")
-    lab.on_close(credentials.cleanup)
-    files = Path(credentials.name)
     pem = {name: pki.files[name] if pki else master.get_file(f"{PKI_DIR}/{name}")
            for name in ("ca.pem", "cluster-admin.pem", "cluster-admin-key.pem")}
     if b"-----BEGIN CERTIFICATE-----" not in pem["ca.pem"]:
         # without a CA the client would verify against the machine's CAs
         raise RuntimeError(f"no CA certificate in {master.name}:{PKI_DIR}/ca.pem "
                            f"(read {len(pem['ca.pem'])} bytes)")
-    for name in ("cluster-admin.pem", "cluster-admin-key.pem"):
-        (files / name).write_bytes(pem[name])
+    cert_file = memory_file(lab, f"harness-{lab.id}-cluster-admin.pem", pem["cluster-admin.pem"])
+    key_file = memory_file(lab, f"harness-{lab.id}-cluster-admin-key.pem", pem["cluster-admin-key.pem"])
     tunnel = Tunnel(lambda: master.connect(address, APISERVER_PORT),
                     f"{master.lab_id}/{master.name} {address}:{APISERVER_PORT}")
     lab.on_close(tunnel.close)
     config = client.Configuration(host=f"https://127.0.0.1:{tunnel.port}")
     config.proxy = None
     config.ca_cert_data = pem["ca.pem"].decode()
-    config.cert_file = str(files / "cluster-admin.pem")
-    config.key_file = str(files / "cluster-admin-key.pem")
+    config.cert_file, config.key_file = cert_file, key_file
     api = client.ApiClient(config)
     lab.on_close(api.close)
     return api
+
+
+def memory_file(lab: Lab, name: str, data: bytes) -> str:
+    """A path to `data` that exists only in this process's memory, until
+    the lab is closed (or the process ends, however it ends)."""
+    fd = os.memfd_create(name, os.MFD_CLOEXEC)
+    lab.on_close(lambda: os.close(fd))
+    with open(fd, "wb", closefd=False) as file:
+        file.write(data)
+    return f"/proc/self/fd/{fd}"
 
 
 def apply(api: client.ApiClient, manifests: list[dict]) -> None:

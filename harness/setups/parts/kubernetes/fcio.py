@@ -24,6 +24,7 @@ from kubernetes import client
 
 from harness import artifacts
 from harness.artifacts import spec
+from harness.lab import resolver
 from harness.lab.host import HOST_BIN_DIR
 from harness.setups.parts.kubernetes import api as k8s_api
 from harness.setups.parts.kubernetes import control_plane, dns, make_kubeconfig, network, node, pki as pki_mod
@@ -135,8 +136,7 @@ def apply(lab: Lab, steps: Steps | None = None, coredns: str = COREDNS) -> Clust
                   str(pod_cidr), taints=() if host in nodes else NO_PODS
                   ).install(pki, images if host in nodes else images[:1])
         network.install(host, pki, cp.server, str(pod_cidr), NETWORK)
-        host.put_file("/etc/resolv.conf", f"nameserver {cluster.cluster_dns}\n"
-                      f"search default.svc.{topo.domain} svc.{topo.domain} {topo.domain}\n")
+        host.put_file("/etc/resolv.conf", resolver.resolv_conf(cluster.cluster_dns, topo.domain))
 
     with steps.step(f"containerd, kubelet, kube-proxy, flanneld on {len(members)} hosts"):
         with ThreadPoolExecutor(max_workers=len(members)) as pool:
