@@ -4,7 +4,7 @@
 has a time bound of its own, so a crashed, blocked or hanging host costs at
 most that bound and never stops the others. A component collector runs only
 where its daemon is there to answer (its binary and socket/process exist),
-checked on the host itself in the same shell command.
+checked on the host itself first: every collector's condition in one command.
 
 Everything written passes through `redact` first: private keys, tokens,
 passwords and kubeconfig credentials never reach a bundle.
@@ -33,12 +33,13 @@ CONSOLE_LINES = 500
 #: Shell functions every collector may use. Lab hosts may share the machine's
 #: PID namespace (netns provisioner), so "a process of this host" is one in
 #: this host's network namespace: host_pids lists them, runs NAME says
-#: whether a process called NAME is one of them.
+#: whether a process called NAME is one of them. Their names are read once
+#: per shell, with one `cat`: on a VM under emulation every fork counts.
 HOST_SHELL_FUNCTIONS = r"""
 host_pids() { me=$(readlink /proc/self/ns/net); ls -l /proc/[0-9]*/ns/net 2>/dev/null |
   awk -v me="$me" '$NF == me { split($(NF - 2), path, "/"); print path[3] }'; }
-runs() { for p in $(host_pids); do [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$1" ] && return 0; done
-  return 1; }
+host_comms() { for p in $(host_pids); do echo "/proc/$p/comm"; done | xargs cat 2>/dev/null; }
+runs() { : "${HOST_COMMS:=$(host_comms)}"; printf '%s\n' "$HOST_COMMS" | grep -qxF -- "$1"; }
 """
 
 #: (pattern, replacement) applied in order; each keeps the name of what it hid
@@ -87,13 +88,20 @@ HOST_COLLECTORS = [
 COMPONENT_COLLECTORS = observers.COLLECTORS
 
 
-def _run_collector(host: Host, collector: Collector, timeout: float) -> str | None:
-    """The collector's output, or None when its condition is false on the host."""
-    cmd = (f"{HOST_SHELL_FUNCTIONS}\nif ! ({collector.when}) >/dev/null 2>&1; then exit 99; fi\n"
-           f"{collector.command}")
-    result = host.run(cmd, timeout=timeout)
-    if result.rc == 99:
-        return None
+def _applicable(host: Host, collectors: list[Collector], timeout: float) -> list[Collector]:
+    """The collectors whose condition holds on the host, all checked in one
+    command (a condition that fails to run counts as false)."""
+    checks = "\n".join(f"if ({c.when}) >/dev/null 2>&1; then echo {i}; fi"
+                       for i, c in enumerate(collectors))
+    # each condition runs in a subshell: name the processes once, before them
+    result = host.run(f"{HOST_SHELL_FUNCTIONS}\nHOST_COMMS=$(host_comms)\n{checks}", timeout=timeout)
+    if not result.ok:
+        raise RuntimeError(f"the collectors' conditions did not run on {host.name}: {result.summary()}")
+    return [collectors[int(i)] for i in result.stdout.split()]
+
+
+def _run_collector(host: Host, collector: Collector, timeout: float) -> str:
+    result = host.run(f"{HOST_SHELL_FUNCTIONS}\n{collector.command}", timeout=timeout)
     text = result.stdout
     if result.stderr.strip():
         text += f"\n--- stderr ---\n{result.stderr}"
@@ -118,7 +126,7 @@ def collect_host(host: Host, dest: Path, command_timeout: float = 10,
             tail = text.decode(errors="replace").splitlines()[-CONSOLE_LINES:]
             (dest / "console.log").write_text(redact("\n".join(tail) + "\n"))
             written.append("console.log")
-    for collector in HOST_COLLECTORS + COMPONENT_COLLECTORS:
+    for collector in _applicable(host, HOST_COLLECTORS + COMPONENT_COLLECTORS, command_timeout):
         if stop is not None and stop.is_set():
             break
         try:
@@ -127,8 +135,6 @@ def collect_host(host: Host, dest: Path, command_timeout: float = 10,
             text = f"collector failed: {type(exc).__name__}: {exc}\n"
         if stop is not None and stop.is_set():
             break  # past the host's time bound: the bundle is already written
-        if text is None:
-            continue
         (dest / collector.file).write_text(redact(text))
         written.append(collector.file)
     return written
