@@ -45,7 +45,7 @@ def test_service_name_resolves_to_its_service_ip_from_every_kubernetes_host(targ
 def wildcard_not_answered(target) -> str | None:
     """Why this target cannot keep seed 000's wildcard promise, if it cannot:
     CoreDNS removed wildcard queries in 1.9.0 (coredns/coredns PR 5019)."""
-    if not target.provided("kubernetes"):
+    if not target.has("k8s-api"):
         return None
     version = target.kubernetes.versions.get("coredns", "")
     if tuple(int(p) for p in version.lstrip("v").split(".")[:2]) >= (1, 9):

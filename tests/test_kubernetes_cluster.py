@@ -56,6 +56,9 @@ def test_up_apply_nodes_ready_dns_answers_down_leaves_nothing(netns, tmp_path):
                             if "coredns" in (tmp_path / h / "containerd-containers.txt").read_text())
         assert "RUNNING" in (tmp_path / coredns_node / "containerd-containers.txt").read_text()
         assert "kubelet.log" in (tmp_path / "node1" / "logs.txt").read_text()
+        kubeconfigs = (tmp_path / "node1" / "kubeconfigs.txt").read_text()
+        assert "==> /etc/kubernetes/kubelet.kubeconfig <==" in kubeconfigs
+        assert "client-key-data: <redacted>" in kubeconfigs and "PRIVATE KEY" not in kubeconfigs
         # results record the versions of what runs, as each component reports it
         versions = results.component_versions(netns.attach(lab_id))
         for component in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet",

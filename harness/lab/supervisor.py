@@ -123,10 +123,6 @@ class Service:
             return "UNDEFINED"
 
     @property
-    def running(self) -> bool:
-        return self.status() == "RUNNING"
-
-    @property
     def pid(self) -> int | None:
         return self.info()["pid"] or None
 

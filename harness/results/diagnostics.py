@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from harness.setups import observers
+from harness.lab import supervisor
 from harness.lab.collectors import Collector
 
 if TYPE_CHECKING:
@@ -68,20 +70,16 @@ def redact(text: str) -> str:
 
 _LOGS = ("for f in $(ls /var/log/*.log /var/log/*/*.log 2>/dev/null); do "
          "echo \"==> $f <==\"; tail -n 200 \"$f\"; done")
-_KUBECONFIGS = ("for f in $(ls /etc/kubernetes/*.conf /etc/kubernetes/*.kubeconfig "
-                "/etc/rancher/k3s/*.yaml /root/.kube/config 2>/dev/null); do "
-                "echo \"==> $f <==\"; cat \"$f\"; done")
 
 HOST_COLLECTORS = [
     Collector("processes.txt", "ps -o pid,ppid,stat,etime,args --forest -p \"$(host_pids | paste -sd,)\""),
-    Collector("services.txt", "supervisorctl -c /etc/supervisor/harness.conf status",
+    Collector("services.txt", shlex.join(["supervisorctl", "-c", supervisor.CONFIG_PATH, "status"]),
               "command -v supervisorctl"),
     Collector("addresses.txt", "ip -d address show"),
     Collector("routes.txt", "ip -4 route show table all; echo; ip -6 route show table all"),
     Collector("neighbours.txt", "ip neigh show; ip -6 neigh show"),
     Collector("sockets.txt", "ss -tulpnH; echo; ss -tunaH"),
     Collector("logs.txt", _LOGS),
-    Collector("kubeconfigs.txt", _KUBECONFIGS),
 ]
 
 #: each component's own, reading the paths that component writes

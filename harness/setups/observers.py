@@ -2,7 +2,7 @@
 diagnostics collectors (harness.results.diagnostics runs them) and version
 probes (harness.results records what runs). A part declares `COLLECTORS`
 and `VERSION_PROBES` beside the paths it writes; a new part that has them
-is listed here."""
+is listed here (tests/test_layers.py fails while one is missing)."""
 from __future__ import annotations
 
 from harness.lab.collectors import Collector, VersionProbe

@@ -14,7 +14,7 @@ from harness.setups.parts.dns.zone import NAMED_CONF, NAMED_DIR, ServiceRecords,
 from harness.lab import resolver
 from harness.lab.host import CommandFailed
 from harness.lab.wait import wait_until
-from harness.lab.resolver import Answer, DNSError  # noqa: F401 - part of this module's API
+from harness.lab.resolver import DNSError
 
 if TYPE_CHECKING:
     from harness.lab.host import Host
@@ -71,9 +71,3 @@ class ClusterDNS:
         self._update(records.nsupdate())
         self.services[key] = records
         return records
-
-    # -- queries ---------------------------------------------------------------
-    def lookup(self, name: str, from_host: Host, rdtype: str = "A") -> Answer:
-        """Ask `from_host`'s own resolver (its /etc/resolv.conf), as a pod or
-        HAProxy there would."""
-        return resolver.lookup(from_host, name, rdtype)

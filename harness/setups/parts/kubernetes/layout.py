@@ -51,6 +51,9 @@ COLLECTORS = [
                          ("events", "get events -A --sort-by=.lastTimestamp"))),
     Collector("containerd-containers.txt", f"{_CTR} containers ls; {_CTR} tasks ls",
               f"[ -S {CONTAINERD_SOCKET} ] && runs containerd"),
+    # every kubeconfig the part writes (credentials redacted by the bundle)
+    Collector("kubeconfigs.txt", f"for f in {K8S_DIR}/*.kubeconfig; do echo \"==> $f <==\"; "
+              f"cat \"$f\"; done", f"ls {K8S_DIR}/*.kubeconfig"),
 ]
 
 #: the components each Kubernetes host runs, linked onto its PATH (the

@@ -103,9 +103,26 @@ class KubeWorkload:
             self._apps.patch_namespaced_deployment_scale(
                 self.name, self.namespace, {"spec": {"replicas": replicas}},
                 _content_type="application/merge-patch+json")
+        return self._served(replicas)
+
+    def set_port(self, port: int) -> KubeWorkload:
+        """Roll the pods over to a new container port, the Service with them
+        (a changed manifest applied, as `kubectl apply` of a new port does)."""
+        replicas = len(self.pods)
+        self.port = port
+        self.cluster.apply(self._manifests(replicas))
+        self._created = True
+        wait_until(lambda: k8s_api.rolled_out(self.cluster.api, self.namespace, self.name),
+                   f"{self.namespace}/{self.name} to roll out on port {port}", SCALE_TIMEOUT_S,
+                   interval=0.2)
+        return self._served(replicas)
+
+    def _served(self, replicas: int) -> KubeWorkload:
+        """Wait until exactly `replicas` pods serve on the workload's port:
+        Ready, in the EndpointSlices, and in every kube-proxy's rules."""
         wait_until(lambda: len(self.pods) == replicas and len(self.pod_ips()) == replicas,
-                   f"{replicas} Ready pods of {self.namespace}/{self.name}, in its EndpointSlices",
-                   SCALE_TIMEOUT_S, interval=0.2)
+                   f"{replicas} Ready pods of {self.namespace}/{self.name} on port {self.port}, "
+                   f"in its EndpointSlices", SCALE_TIMEOUT_S, interval=0.2)
         if not self.headless:
             want = sorted(f"{ip}:{self.port}" for ip in self.pod_ips())
             for host in self.cluster.members:
@@ -129,10 +146,13 @@ class KubeWorkload:
         return [kube_pod(self.cluster, p, self.port) for p in found.items if ready(p)]
 
     def pod_ips(self) -> list[str]:
+        """The Ready endpoints' addresses, from the EndpointSlices that give
+        the workload's port."""
         slices = self._discovery.list_namespaced_endpoint_slice(
             self.namespace, label_selector=f"kubernetes.io/service-name={self.name}")
-        return sorted(a for s in slices.items for e in s.endpoints or ()
-                      if e.conditions and e.conditions.ready for a in e.addresses)
+        return sorted(a for s in slices.items if [p.port for p in s.ports or ()] == [self.port]
+                      for e in s.endpoints or () if e.conditions and e.conditions.ready
+                      for a in e.addresses)
 
     @property
     def cluster_ip(self) -> str | None:
