@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from provisioners.mounts import mounts
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PARENT = "harness"
 
@@ -35,19 +37,16 @@ class Hierarchy:
 def hierarchies() -> list[Hierarchy]:
     """The machine's cgroup hierarchies under /sys/fs/cgroup."""
     found = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        fields = line.split()
-        sep = fields.index("-")
-        fstype, mountpoint = fields[sep + 1], fields[4]
-        if fstype not in ("cgroup", "cgroup2") or not mountpoint.startswith(f"{CGROUP_ROOT}/"):
+    for mount in mounts():
+        if mount.fstype not in ("cgroup", "cgroup2") or not mount.mountpoint.startswith(f"{CGROUP_ROOT}/"):
             continue
-        if fstype == "cgroup2":
+        if mount.fstype == "cgroup2":
             options = ""
         else:
-            supers = [o for o in fields[sep + 3].split(",") if o not in ("rw", "ro")]
+            supers = [o for o in mount.super_options.split(",") if o not in ("rw", "ro")]
             options = ",".join(["none", *supers] if all(o.startswith("name=") for o in supers)
                                else supers)
-        found.append(Hierarchy(mountpoint, fstype, options))
+        found.append(Hierarchy(mount.mountpoint, mount.fstype, options))
     return found
 
 

@@ -36,6 +36,7 @@ from harness.model.topology import Topology, from_record
 from harness.lab.wait import wait_until
 from provisioners.base import Provisioner, StuckLab
 from provisioners import host_cgroups, lab_ssh, netns_connect, netns_pins
+from provisioners.mounts import mounts
 
 RUN_DIR = Path(os.environ.get("HARNESS_RUN_DIR", "/run/harness"))
 NETNS_DIR = netns_pins.NETNS_DIR
@@ -254,8 +255,7 @@ class NetnsProvisioner(Provisioner):
         that one lab's removal never races another lab's creation."""
         netns_pins.ensure_shared_dir()
         self.ns_dir.mkdir(parents=True, exist_ok=True)
-        mountpoints = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
-        if str(self.ns_dir) not in mountpoints:
+        if str(self.ns_dir) not in [m.mountpoint for m in mounts()]:
             subprocess.run(["mount", "--bind", str(self.ns_dir), str(self.ns_dir)], check=True)
             subprocess.run(["mount", "--make-private", str(self.ns_dir)], check=True)
 

@@ -21,8 +21,9 @@ import fcntl
 import os
 import subprocess
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
+
+from provisioners.mounts import Mount, mounts
 
 NETNS_DIR = Path("/run/netns")
 #: machine-wide, like /run/netns itself (not under a lab run dir a test may move)
@@ -37,37 +38,6 @@ _HANDLE_BYTES = 128
 class _FileHandle(ctypes.Structure):
     _fields_ = [("handle_bytes", ctypes.c_uint), ("handle_type", ctypes.c_int),
                 ("f_handle", ctypes.c_ubyte * _HANDLE_BYTES)]
-
-
-@dataclass(frozen=True)
-class Mount:
-    """One line of /proc/self/mountinfo."""
-    id: int
-    parent: int
-    device: str          # major:minor
-    root: str            # for nsfs: "net:[4026532178]"
-    mountpoint: str
-    fstype: str
-
-    @property
-    def ns_inode(self) -> int | None:
-        if self.fstype == "nsfs" and self.root.endswith("]"):
-            return int(self.root.rsplit("[", 1)[1][:-1])
-        return None
-
-
-def _unescape(field: str) -> str:
-    return field.encode().decode("unicode_escape") if "\\" in field else field
-
-
-def mounts() -> list[Mount]:
-    found = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        fields = line.split()
-        sep = fields.index("-")
-        found.append(Mount(int(fields[0]), int(fields[1]), fields[2], _unescape(fields[3]),
-                           _unescape(fields[4]), fields[sep + 1]))
-    return found
 
 
 def pins_under(prefixes: list[str]) -> list[Mount]:

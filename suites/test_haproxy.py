@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from harness.lab.net import bracketed
 from harness.lab.wait import WaitTimeout, wait_until
 
 pytestmark = pytest.mark.requires("haproxy", "workloads")
@@ -40,7 +41,7 @@ def binds(frontend):
                 ip = frontend.host.address(net, family)
             except LookupError:
                 continue
-            out[family] = f"[{ip}]:{LISTEN_PORT}" if family == "ipv6" else f"{ip}:{LISTEN_PORT}"
+            out[family] = f"{bracketed(ip)}:{LISTEN_PORT}"
             break
     return out
 

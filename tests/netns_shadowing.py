@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness.model import topology  # noqa: E402
-from provisioners import netns_pins  # noqa: E402
+from provisioners import mounts, netns_pins  # noqa: E402
 from provisioners.base import StuckLab  # noqa: E402
 from provisioners.netns import NetnsProvisioner  # noqa: E402
 from tests.conftest import TWO_HOSTS, assert_no_trace, lab_footprint  # noqa: E402
@@ -35,7 +35,7 @@ def isolate() -> None:
     other labs' pins are unmounted (else gc here would find those labs and
     kill their processes), and /run is an empty tmpfs, so /run/netns does
     not exist and is no mount point."""
-    for pin in sorted((m.mountpoint for m in netns_pins.mounts()
+    for pin in sorted((m.mountpoint for m in mounts.mounts()
                        if m.fstype == "nsfs" and m.mountpoint.startswith("/run/")), reverse=True):
         subprocess.run(["umount", "-l", pin], capture_output=True)
     sh("mount -t tmpfs -o mode=755 hl-test-run /run")
