@@ -106,6 +106,20 @@ def assert_no_trace(netns: NetnsProvisioner, lab_id: str, inodes: dict[int, int 
     assert not host_cgroups.lab_dirs(lab_id), f"cgroups left: {host_cgroups.lab_dirs(lab_id)}"
 
 
+def pids_alive(pids: list[int]) -> list[int]:
+    """Those of the pids that still run (a zombie, killed and not yet reaped
+    by its parent, holds nothing and counts as gone)."""
+    alive_pids = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z":
+            alive_pids.append(pid)
+    return alive_pids
+
+
 def tunnel_threads(name: str) -> list[str]:
     """The threads of this process's tunnel `name` (harness.lab.tunnel), each
     with where it is: what a leak report needs."""

@@ -13,13 +13,12 @@ import pytest
 from kubernetes import client
 
 from harness import setups
-from harness.lab import procs
 from harness import results
 from harness.artifacts import spec
 from harness.results import diagnostics
 from harness.model import topology
 from provisioners import host_cgroups
-from tests.conftest import assert_no_trace, lab_footprint, refused, tunnel_threads
+from tests.conftest import assert_no_trace, lab_footprint, pids_alive, refused, tunnel_threads
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = Path(sys.executable).parent / "harness"
@@ -70,7 +69,7 @@ def test_up_apply_nodes_ready_dns_answers_down_leaves_nothing(netns, tmp_path):
         down = harness("down", lab_id)
     assert down.returncode == 0, down.stderr
     assert_no_trace(netns, lab_id, footprint["inodes"])
-    assert procs.pids_alive(sorted(containers)) == [], "containers outlived the lab"
+    assert pids_alive(sorted(containers)) == [], "containers outlived the lab"
 
 
 @pytest.mark.parametrize("ending", ["ctrl-c", "kill-9-then-gc"])
@@ -96,7 +95,7 @@ def test_a_real_cluster_ends_without_a_trace(netns, ending):
         report = netns.gc()
         assert lab_id in report.removed and not report.stuck, report
     assert_no_trace(netns, lab_id, footprint["inodes"])
-    assert procs.pids_alive(sorted(containers)) == [], "containers outlived the lab"
+    assert pids_alive(sorted(containers)) == [], "containers outlived the lab"
 
 
 def test_the_api_is_reached_through_the_tunnel_while_the_lab_is_up(netns):
@@ -167,4 +166,4 @@ def test_a_real_cluster_on_docker_hosts_and_down_leaves_nothing():
     assert not docker.client.networks.list(filters=selector)
     assert not {v.name for v in docker.client.volumes.list()} & volumes, "volumes left"
     assert not [d for d in cgroups if d.exists()], "cgroups left"
-    assert procs.pids_alive(sorted(containers)) == [], "containers outlived the lab"
+    assert pids_alive(sorted(containers)) == [], "containers outlived the lab"

@@ -36,7 +36,7 @@ def test_each_host_has_a_cgroup_subtree_of_its_own(netns, two_hosts):
     hierarchy, and a process of the host in another network namespace (as a
     container is) is still the host's and goes with the lab."""
     from provisioners import host_cgroups
-    from tests.conftest import assert_no_trace, lab_footprint
+    from tests.conftest import assert_no_trace, lab_footprint, pids_alive
     small_lab = netns.create(two_hosts)
     footprint = lab_footprint(netns, small_lab.id)
     try:
@@ -59,7 +59,7 @@ def test_each_host_has_a_cgroup_subtree_of_its_own(netns, two_hosts):
         [container] = host_cgroups.pids_in([subtree / "kubepods"])
     finally:
         small_lab.destroy()
-    assert procs.pids_alive([container]) == [], "the host's container outlived the lab"
+    assert pids_alive([container]) == [], "the host's container outlived the lab"
     assert_no_trace(netns, small_lab.id, footprint["inodes"])
 
 

@@ -13,7 +13,7 @@ import pytest
 from harness.setups.parts.pod_network import bgp
 
 from harness.setups.parts.pod_network import flannel
-from harness.setups.parts.pod_network.subnets import capacity, node_subnets
+from harness.setups.parts.pod_network.subnets import PREFIX_LEN, node_subnets
 from harness.model.topology import from_dict, load
 
 TOPOLOGIES = Path(__file__).resolve().parent.parent / "fixtures" / "topologies"
@@ -42,6 +42,16 @@ def test_cluster_network_overlap_is_refused_before_anything_is_made(cluster, tmp
     assert up.returncode == 2 and f"{path}: " in up.stderr and "overlaps" in up.stderr, up.stderr
     assert NetnsProvisioner().list() == labs_before
     assert sorted(NETNS_DIR.glob("hl.*")) == netns_before
+
+
+def capacity(pod_cidr) -> tuple[int, int]:
+    """(nodes, pods per node) a pod CIDR allows with the per-node prefix.
+    The first subnet, and in each subnet the network, gateway and broadcast
+    addresses, are not usable for pods."""
+    per_node = PREFIX_LEN[pod_cidr.version]
+    nodes = 2 ** (per_node - pod_cidr.prefixlen) - 1
+    pods = 2 ** (pod_cidr.max_prefixlen - per_node) - 3
+    return nodes, pods
 
 
 def test_seed_001_253_nodes_by_253_pods():

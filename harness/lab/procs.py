@@ -74,20 +74,6 @@ def kill_all(inodes: set[int], timeout: float = 5.0) -> list[int]:
         time.sleep(0.02)
 
 
-def pids_alive(pids: list[int]) -> list[int]:
-    """Those of the pids that still run (a zombie, killed and not yet reaped
-    by its parent, holds nothing and counts as gone)."""
-    alive_pids = []
-    for pid in pids:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if state != "Z":
-            alive_pids.append(pid)
-    return alive_pids
-
-
 def process_start_time(pid: int) -> int | None:
     """The start time of pid in clock ticks since boot: with the pid it
     identifies a process even after the pid number is reused."""

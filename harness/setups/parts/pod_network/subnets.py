@@ -16,16 +16,6 @@ from harness.model.topology import IPNetwork, Topology
 PREFIX_LEN = {4: 24, 6: 80}
 
 
-def capacity(pod_cidr: IPNetwork) -> tuple[int, int]:
-    """(nodes, pods per node) a pod CIDR allows with the per-node prefix.
-    The first subnet, and in each subnet the network, gateway and broadcast
-    addresses, are not usable for pods."""
-    per_node = PREFIX_LEN[pod_cidr.version]
-    nodes = 2 ** (per_node - pod_cidr.prefixlen) - 1
-    pods = 2 ** (pod_cidr.max_prefixlen - per_node) - 3
-    return nodes, pods
-
-
 def pod_hosts(topology: Topology, roles=CONTROL_PLANE_ROLES | WORKER_ROLES) -> list[str]:
     return [h.name for h in topology.hosts.values() if set(h.roles) & roles]
 
