@@ -66,3 +66,15 @@ def test_haproxy_c_catches_a_broken_extra_option(tmp_path):
     path = tmp_path / "haproxy.cfg"
     path.write_text(render_config([opts], nameserver="192.168.21.10"))
     assert subprocess.run(["haproxy", "-c", "-f", str(path)], capture_output=True).returncode != 0
+
+
+def test_a_request_that_no_pod_answers_is_an_error_with_the_status(small_lab):
+    """With no pod behind it HAProxy answers 503 with a page of its own: a
+    request returns a pod's answer or raises, naming the status, never
+    hands an error page (or an empty body) to a suite as an answer."""
+    from harness.setups.parts.frontend.haproxy import HAProxyFrontend, HttpError
+    master = small_lab.host("master")
+    frontend = HAProxyFrontend(master, nameserver="127.0.0.1")  # no DNS: no pod is found
+    frontend.configure("nobody", binds=["127.0.0.1:8100"], podPort=8080)
+    with pytest.raises(HttpError, match=r"GET http://127.0.0.1:8100/ from master: HTTP 503"):
+        frontend.request("127.0.0.1:8100")

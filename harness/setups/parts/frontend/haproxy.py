@@ -33,6 +33,10 @@ class ServerState:
         return self.op_state == RUNNING and self.admin_state & 0x20 == 0 and self.address not in ("-", "0.0.0.0", "::")
 
 
+class HttpError(RuntimeError):
+    """A request through the frontend got no proper answer."""
+
+
 class HAProxyFrontend:
     def __init__(self, host: Host, nameserver: str):
         self.host, self.nameserver = host, nameserver
@@ -96,7 +100,17 @@ class HAProxyFrontend:
 
     def request(self, bind: str, path: str = "/", client: Host | None = None) -> str:
         """GET through a bind ("addr:port" / "[v6]:port") from `client` (default
-        the frontend host); returns the body."""
+        the frontend host); returns the body of a 200 response. Any other
+        status, or an empty 200, is an error that shows the whole exchange."""
         client = client or self.host
-        return client.succeed(shlex.join(["curl", "-sS", "-g", "-m", "3", f"http://{bind}{path}"])).strip()
+        url = f"http://{bind}{path}"
+        result = client.run(shlex.join(["curl", "-sS", "-g", "-m", "3", "-D", "/dev/stderr",
+                                        "-w", r"\n%{http_code}", url]))
+        if not result.ok:
+            raise CommandFailed(result, "failed")
+        body, _, status = result.stdout.rpartition("\n")
+        if status != "200" or not body.strip():
+            raise HttpError(f"GET {url} from {client.name}: HTTP {status}, body {body[:300]!r}, "
+                            f"headers {result.stderr.strip()!r}")
+        return body.strip()
 
