@@ -13,25 +13,13 @@ import shlex
 import subprocess
 from pathlib import Path
 
+from harness.lab import templates
 from harness.lab.collectors import VersionProbe
 from harness.model.topology import Topology
 from harness.lab.wait import wait_until
 
 VERSION_PROBES = [VersionProbe("sshd", "sshd", "sshd -V 2>&1 || true")]
-SSHD_CONFIG = """\
-# written by the harness
-Port 22
-ListenAddress 0.0.0.0
-ListenAddress ::
-HostKey /etc/ssh/harness/ssh_host_ed25519_key
-AuthorizedKeysFile /etc/ssh/harness/authorized_keys
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-PidFile /run/sshd.pid
-Subsystem sftp /usr/lib/openssh/sftp-server
-"""
+SSHD_CONFIG = templates.render(Path(__file__).parent, "sshd_config")
 
 
 class SshAccess:
@@ -69,7 +57,7 @@ def start_sshd(ssh_dir: Path, lab_id: str, hosts: list) -> Path:
     """Run sshd on the hosts; return the ssh config that reaches them by name."""
     key = lab_key(ssh_dir, lab_id)
     public = key.with_suffix(".pub").read_text()
-    entries = []
+    entries = []  # per host: name, proxy_command
     for host in hosts:
         host.succeed("mkdir -p /etc/ssh/harness /run/sshd && chmod 700 /etc/ssh/harness && "
                      "test -f /etc/ssh/harness/ssh_host_ed25519_key || "
@@ -78,13 +66,9 @@ def start_sshd(ssh_dir: Path, lab_id: str, hosts: list) -> Path:
         host.put_file("/etc/ssh/harness/authorized_keys", public, mode=0o600)
         host.succeed("/usr/sbin/sshd -t -f /etc/ssh/harness/sshd_config")
         host.service("sshd").define("/usr/sbin/sshd -D -e -f /etc/ssh/harness/sshd_config")
-        entries.append(f"Host {host.name}\n  HostName {host.name}\n  User root\n"
-                       f"  IdentityFile {key}\n  IdentitiesOnly yes\n"
-                       f"  ProxyCommand {shlex.join(host.ssh_proxy_argv())}\n"
-                       "  StrictHostKeyChecking no\n"
-                       f"  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n")
+        entries.append({"name": host.name, "proxy_command": shlex.join(host.ssh_proxy_argv())})
     config = ssh_dir / "config"
-    config.write_text("\n".join(entries))
+    config.write_text(templates.render(Path(__file__).parent, "ssh_config.j2", hosts=entries, key=key))
     for host in hosts:
         wait_until(lambda h=host: h.listening(22), f"sshd on {host.name}", 15, interval=0.05)
     return config

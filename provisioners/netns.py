@@ -27,7 +27,7 @@ from pathlib import Path
 
 from pyroute2 import IPRoute
 
-from harness.lab import procs
+from harness.lab import procs, templates
 from harness.lab.host import HOST_BIN_DIR, CommandResult, Host
 from harness.lab import LAB_ID, Lab, LabRecord, new_lab_id
 from harness.lab.progress import Steps
@@ -461,10 +461,4 @@ def stuck_lab_advice(holders: list[str]) -> str:
 
 def etc_hosts(topology: Topology) -> str:
     """Every host by name (its first network) and by name.network."""
-    lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
-    for host in topology.hosts.values():
-        for i, (net, addrs) in enumerate(host.addresses.items()):
-            for addr in addrs.values():
-                names = f"{host.name}.{net}" + (f" {host.name}" if i == 0 else "")
-                lines.append(f"{addr}\t{names}")
-    return "\n".join(lines) + "\n"
+    return templates.render(Path(__file__).parent, "hosts.j2", topology=topology)

@@ -10,6 +10,7 @@ import base64
 import datetime
 import json
 import re
+import shlex
 import time
 
 import pytest
@@ -37,8 +38,8 @@ LISTENERS = {
 }
 
 
-def kubectl(target, args: str, input: str | None = None) -> str:
-    return target.kubernetes.kubectl(args, input=input)
+def kubectl(target, *args: str, input: str | None = None) -> str:
+    return target.kubernetes.kubectl(*args, input=input)
 
 
 def test_kubectl_cluster_info_on_the_master(target):
@@ -48,7 +49,7 @@ def test_kubectl_cluster_info_on_the_master(target):
 
 
 def test_every_node_is_ready_at_the_pinned_version(target):
-    nodes = json.loads(kubectl(target, "get nodes -o json"))["items"]
+    nodes = json.loads(kubectl(target, "get", "nodes", "-o", "json"))["items"]
     found = {n["metadata"]["name"]: n for n in nodes}
     version = target.kubernetes.versions["kubernetes"]
     for host in target.workers:
@@ -61,13 +62,13 @@ def test_every_node_is_ready_at_the_pinned_version(target):
 
 @pytest.mark.parametrize("check", ["livez", "readyz"])
 def test_apiserver_health_endpoints(target, check):
-    assert kubectl(target, f"get --raw /{check}").strip() == "ok"
+    assert kubectl(target, "get", "--raw", f"/{check}").strip() == "ok"
 
 
 @pytest.mark.parametrize("component, port", [("kube-controller-manager", 10257),
                                              ("kube-scheduler", 10259)])
 def test_controller_manager_and_scheduler_healthz(target, component, port):
-    out = target.kubernetes.master.succeed(f"curl -sk https://127.0.0.1:{port}/healthz")
+    out = target.kubernetes.master.succeed(shlex.join(["curl", "-sk", f"https://127.0.0.1:{port}/healthz"]))
     assert out.strip() == "ok", f"{component}: {out}"
 
 
@@ -106,7 +107,8 @@ def test_anonymous_requests_are_denied(target):
     """From another host, without credentials: RBAC must refuse."""
     server = target.kubernetes.control_plane.server
     client = next(h for h in target.cluster_hosts if "master" not in h.roles)
-    code = client.succeed(f"curl -sk -o /dev/null -w '%{{http_code}}' {server}/api/v1/namespaces")
+    code = client.succeed(shlex.join(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}",
+                                      f"{server}/api/v1/namespaces"]))
     assert code in ("401", "403"), f"anonymous GET of namespaces answered {code}"
 
 
@@ -138,11 +140,11 @@ def test_loadbalancer_service_stays_pending(target):
                "metadata": {"name": "health-lb", "namespace": "default"},
                "spec": {"type": "LoadBalancer", "selector": {"app": "health-lb"},
                         "ports": [{"port": 80}]}}
-    kubectl(target, "apply -f -", input=json.dumps(service))
+    kubectl(target, "apply", "-f", "-", input=json.dumps(service))
     try:
         time.sleep(PENDING_WATCH_S)   # nothing to wait for: the check is that nothing comes
-        status = json.loads(kubectl(target, "get service health-lb -o json"))["status"]
+        status = json.loads(kubectl(target, "get", "service", "health-lb", "-o", "json"))["status"]
         assert not status.get("loadBalancer", {}).get("ingress"), status
-        assert "<pending>" in kubectl(target, "get service health-lb")
+        assert "<pending>" in kubectl(target, "get", "service", "health-lb")
     finally:
-        kubectl(target, "delete service health-lb --wait=false")
+        kubectl(target, "delete", "service", "health-lb", "--wait=false")

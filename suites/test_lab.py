@@ -14,7 +14,7 @@ def test_host_reaches_host(lab, link):
     src, dst, net, family = link
     source, dest = lab.host(src), lab.host(dst)
     address = dest.address(net, family)
-    result = source.run(f"ping -{family[-1]} -c 1 -W 2 {address}")
+    result = source.run(shlex.join(["ping", f"-{family[-1]}", "-c", "1", "-W", "2", str(address)]))
     assert result.ok, f"{src} cannot reach {dst} at {address} on {net}: {result.summary()}"
 
 
@@ -43,7 +43,7 @@ def test_service_reachable_from_other_hosts(lab, host_name):
             for family in lab.topology.networks[net].families:
                 addr = server.address(net, family)
                 target = f"[{addr}]" if family == "ipv6" else addr
-                answer = peer.succeed(f"socat -T 3 - TCP:{target}:{PORT} </dev/null").strip()
+                answer = peer.succeed(shlex.join(["socat", "-T", "3", "-", f"TCP:{target}:{PORT}"]) + " </dev/null").strip()
                 assert answer == f"from-{host_name}", f"{peer.name} -> {addr}:{PORT} answered {answer!r}"
     finally:
         service.stop()

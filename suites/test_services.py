@@ -8,6 +8,8 @@ Target/Host only.
 """
 from __future__ import annotations
 
+import shlex
+
 import pytest
 
 from harness.lab.net import bracketed
@@ -73,7 +75,7 @@ def test_service_ip_follows_scaling_and_refuses_without_pods(target, app):
         [only] = app.pods
         assert answers(host, app.cluster_ip, PORT, tries=8) == {only.name: 8}
         app.scale(0)
-        refused = host.run(f"curl -sS -g -m 3 http://{bracketed(app.cluster_ip)}:{PORT}/")
+        refused = host.run(shlex.join(["curl", "-sS", "-g", "-m", "3", f"http://{bracketed(app.cluster_ip)}:{PORT}/"]))
         assert refused.rc == 7, f"with no pods the Service IP should refuse at once: {refused}"
     finally:
         app.scale(3)

@@ -4,24 +4,26 @@ terminates TLS (forceSSL: HTTP redirects to HTTPS) in front of HAProxy on
 agents and the frontend."""
 from __future__ import annotations
 
+import shlex
+
 import pytest
 
 from harness.lab.wait import wait_until
 
 
 
-def curl(gw, scheme: str, path: str = "/", extra: str = "") -> str:
+def curl(gw, scheme: str, path: str = "/", *extra: str) -> str:
     port = 443 if scheme == "https" else 80
     addr = gw.addresses[0]
-    return (f"curl -sS -m 5 --cacert /etc/nginx/tls/cert.pem --resolve {gw.vhost}:{port}:{addr} "
-            f"{extra} {scheme}://{gw.vhost}{path}")
+    return shlex.join(["curl", "-sS", "-m", "5", "--cacert", gw.cert_path,
+                       "--resolve", f"{gw.vhost}:{port}:{addr}", *extra, f"{scheme}://{gw.vhost}{path}"])
 
 
 @pytest.mark.requires("webgateway")
 def test_http_redirects_to_https(target):
     gw = target.webgateway
     out = gw.host.succeed(curl(gw, "http", "/some/path?q=1",
-                               "-o /dev/null -w '%{http_code} %{redirect_url}'"))
+                               "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}"))
     assert out == f"301 https://{gw.vhost}/some/path?q=1"
 
 
@@ -29,9 +31,9 @@ def test_http_redirects_to_https(target):
 def test_https_uses_the_setups_certificate_for_the_vhost(target):
     gw = target.webgateway
     # verification against the setup's own certificate, for the vhost's name
-    result = gw.host.run(curl(gw, "https", extra="-o /dev/null -w '%{ssl_verify_result}'"))
+    result = gw.host.run(curl(gw, "https", "/", "-o", "/dev/null", "-w", "%{ssl_verify_result}"))
     assert result.stdout == "0", result.summary()
-    subject = gw.host.succeed("openssl x509 -noout -subject -in /etc/nginx/tls/cert.pem")
+    subject = gw.host.succeed(shlex.join(["openssl", "x509", "-noout", "-subject", "-in", gw.cert_path]))
     assert gw.vhost in subject
 
 
@@ -43,7 +45,7 @@ def test_the_running_nginx_serves_the_vhost_with_tls_on_the_public_addresses(tar
     master = gw.host.succeed("for p in $(pgrep -x nginx); do "
                              "ps -o args= -p $p; done | grep 'master process'")
     config = master.split(" -c ", 1)[1].split()[0] if " -c " in master else "/etc/nginx/nginx.conf"
-    running = gw.host.succeed(f"nginx -T -q -c {config}")
+    running = gw.host.succeed(shlex.join(["nginx", "-T", "-q", "-c", config]))
     assert f"server_name {gw.vhost};" in running, f"{config} does not serve {gw.vhost}"
     for addr in gw.addresses:
         listen = f"[{addr}]" if ":" in addr else addr
@@ -74,7 +76,7 @@ def test_https_through_the_frontend_reaches_the_pods(target, myapp):
     over the pods: every pod answers, and only pods answer."""
     gw = target.webgateway
     names = {p.name for p in myapp.pods}
-    assert answers(gw.host, curl(gw, "https", extra="-f"), 6) == names
+    assert answers(gw.host, curl(gw, "https", "/", "-f"), 6) == names
 
 
 @pytest.mark.requires("webgateway", "haproxy", "workloads")
@@ -92,7 +94,7 @@ def test_tcp_pass_through_on_the_public_address(target, myapp):
         wait_until(lambda: target.frontend.up_addresses("myapp-tcp") == myapp.pod_ips(),
                    "HAProxy's tcp servers to be the pods", 10)
         names = {p.name for p in myapp.pods}
-        assert answers(gw.host, f"curl -sSf -m 5 http://{bind}:8443/", 6) == names
+        assert answers(gw.host, shlex.join(["curl", "-sSf", "-m", "5", f"http://{bind}:8443/"]), 6) == names
     finally:
         target.frontend.remove("myapp-tcp")
 

@@ -7,6 +7,8 @@ from functools import cache
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+import shlex
+
 import jinja2
 
 from harness.lab.net import bracketed
@@ -30,7 +32,8 @@ def _environment(directory: Path) -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(directory), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
                              autoescape=False)
-    env.filters.update(bracketed=bracketed, supervisor_value=supervisor_value, xml_text=xml_text)
+    env.filters.update(bracketed=bracketed, supervisor_value=supervisor_value, xml_text=xml_text,
+                       shell_quote=shlex.quote)
     return env
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import secrets
 import shlex
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from harness.lab import templates
 from harness.lab.collectors import VersionProbe
 
 BIN = "/usr/lib/postgresql/15/bin"
@@ -25,13 +27,8 @@ VERSION_PROBES = [VersionProbe("postgresql", "postgres", f"{BIN}/postgres --vers
 
 
 def hba(server_addresses: list[str]) -> str:
-    lines = ["# written by the harness: the k3s server only",
-             "local all postgres peer"]
-    for addr in server_addresses:
-        mask = 128 if ":" in addr else 32
-        lines.append(f"host {DATABASE} {USER} {addr}/{mask} scram-sha-256")
-    lines += ["host all all 0.0.0.0/0 reject", "host all all ::/0 reject"]
-    return "\n".join(lines) + "\n"
+    return templates.render(Path(__file__).parent, "pg_hba.conf.j2", server_addresses=server_addresses,
+                            database=DATABASE, user=USER)
 
 
 @dataclass
@@ -46,5 +43,5 @@ class Datastore:
         password; returns the CommandResult (refused ones fail)."""
         client.put_file("/root/.pgpass", f"{self.address}:{PORT}:{DATABASE}:{USER}:{self.password}\n",
                         mode=0o600)
-        return client.run(f"psql -w -X -A -t -h {self.address} -p {PORT} -U {USER} -d {DATABASE} "
-                          f"-c {shlex.quote(sql)}", timeout=20)
+        return client.run(shlex.join(["psql", "-w", "-X", "-A", "-t", "-h", self.address, "-p", str(PORT),
+                                      "-U", USER, "-d", DATABASE, "-c", sql]), timeout=20)

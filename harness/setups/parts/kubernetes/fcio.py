@@ -24,11 +24,11 @@ from kubernetes import client
 
 from harness import artifacts
 from harness.artifacts import spec
-from harness.lab import resolver
+from harness.lab import resolver, templates
 from harness.lab.host import HOST_BIN_DIR
 from harness.setups.parts.kubernetes import api as k8s_api
 from harness.setups.parts.kubernetes import control_plane, dns, make_kubeconfig, network, node, pki as pki_mod
-from harness.setups.parts.kubernetes.layout import (ADMIN_KUBECONFIG, CONTROL_PLANE_COMPONENTS,
+from harness.setups.parts.kubernetes.layout import (ADMIN_KUBECONFIG, CONTROL_PLANE_COMPONENTS, PART_DIR,
                                                     NODE_COMPONENTS, cluster_dns_ip)
 from harness.lab.progress import Steps
 from harness.lab.wait import wait_until
@@ -69,10 +69,12 @@ class Cluster:
     def api(self) -> client.ApiClient:
         return k8s_api.connect(self.lab, self.master, self.control_plane.address, self.pki)
 
-    def kubectl(self, args: str, input: str | None = None, timeout: float = 60) -> str:
-        result = self.master.run(f"kubectl {args}", input=input, timeout=timeout)
+    def kubectl(self, *args: str, input: str | None = None, timeout: float = 60) -> str:
+        """`kubectl ARGS...` on the master, as a person there runs it; its output."""
+        command = shlex.join(["kubectl", *args])
+        result = self.master.run(command, input=input, timeout=timeout)
         if not result.ok:
-            raise RuntimeError(f"kubectl {args} on {self.master.name}: {result.summary()}")
+            raise RuntimeError(f"{command} on {self.master.name}: {result.summary()}")
         return result.stdout
 
     def apply(self, manifests: list[dict]) -> None:
@@ -82,12 +84,12 @@ class Cluster:
 def _link_binaries(host: Host, names: list[str], kubeconfig: str | None = None) -> None:
     """The components on the host's PATH (its own bin directory); kubectl
     with the cluster-admin kubeconfig as its default where one is given."""
-    links = " && ".join(f"ln -sf {artifacts.binary(n)} {HOST_BIN_DIR}/{n}" for n in names)
-    host.succeed(f"mkdir -p {HOST_BIN_DIR} && {links}")
+    host.succeed(" && ".join([shlex.join(["mkdir", "-p", HOST_BIN_DIR]), *(
+        shlex.join(["ln", "-sf", str(artifacts.binary(n)), f"{HOST_BIN_DIR}/{n}"]) for n in names)]))
     if kubeconfig:
-        host.put_file(f"{HOST_BIN_DIR}/kubectl",
-                      f'#!/bin/sh\nexport KUBECONFIG="${{KUBECONFIG:-{kubeconfig}}}"\n'
-                      f'exec {artifacts.binary("kubectl")} "$@"\n', mode=0o755)
+        host.put_file(f"{HOST_BIN_DIR}/kubectl", templates.render(
+            PART_DIR, "kubectl.sh.j2", kubeconfig=kubeconfig,
+            binary=str(artifacts.binary("kubectl"))), mode=0o755)
 
 
 def apply(lab: Lab, steps: Steps | None = None, coredns: str = COREDNS) -> Cluster:
@@ -108,7 +110,7 @@ def apply(lab: Lab, steps: Steps | None = None, coredns: str = COREDNS) -> Clust
             "netns hosts have a private /tmp, /run and /var/lib (keep HARNESS_ARTIFACTS "
             "elsewhere, default /var/cache/harness/artifacts); docker and podman hosts see them "
             "only when the engine runs on this machine")
-    if master.run(f"kubectl --kubeconfig={ADMIN_KUBECONFIG} get --raw=/readyz").ok:
+    if master.run(shlex.join(["kubectl", f"--kubeconfig={ADMIN_KUBECONFIG}", "get", "--raw=/readyz"])).ok:
         # a lab attached again (--lab): its cluster runs; a new PKI would not match it
         return cluster
 

@@ -7,6 +7,7 @@ plugin reads to call the bridge plugin for each pod.
 from __future__ import annotations
 
 import json
+import shlex
 from typing import TYPE_CHECKING
 
 from harness import artifacts
@@ -39,7 +40,8 @@ def route_services(host: Host, service_cidr: str, timeout: float = 60) -> None:
     its default route, a lab host has none (nothing may leave the lab), so it
     gets this route instead; the packet is then routed again to the pod."""
     # flanneld makes flannel.1 once its node has a pod subnet, then brings it up
-    host.wait_until_succeeds(f"ip route replace {service_cidr} dev flannel.1", timeout=timeout)
+    host.wait_until_succeeds(shlex.join(["ip", "route", "replace", str(service_cidr), "dev", "flannel.1"]),
+                             timeout=timeout)
 
 
 def install(host: Host, pki: Pki, server: str, pod_cidr: str, interface: str) -> None:

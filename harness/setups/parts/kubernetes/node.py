@@ -17,6 +17,7 @@ defaults it wants (vm.overcommit_memory, kernel.panic), which are global.
 """
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -88,8 +89,8 @@ class Node:
             autorestart=True, startsecs=0)
         h.wait_until_succeeds(f"ctr -a {CONTAINERD_SOCKET} version", timeout=30)
         for ref in images:
-            h.succeed(f"ctr -a {CONTAINERD_SOCKET} -n k8s.io images import --no-unpack "
-                      f"{artifacts.image(ref)}", timeout=300)
+            h.succeed(shlex.join(["ctr", "-a", CONTAINERD_SOCKET, "-n", "k8s.io", "images", "import",
+                                  "--no-unpack", str(artifacts.image(ref))]), timeout=300)
 
     def _kubelet(self) -> None:
         h = self.host

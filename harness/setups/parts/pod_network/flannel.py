@@ -21,6 +21,7 @@ format (`/atomic.io/network/subnets/10.241.1.0-24` ->
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass
 
 from harness.model.topology import IPNetwork, Topology
@@ -51,8 +52,8 @@ class Route:
     dev: str
 
     def command(self, onlink: bool = False) -> str:
-        return (f"ip -{self.subnet.version} route replace {self.subnet} via {self.via} "
-                f"dev {self.dev}" + (" onlink" if onlink else ""))
+        return shlex.join(["ip", f"-{self.subnet.version}", "route", "replace", str(self.subnet),
+                           "via", self.via, "dev", self.dev, *(["onlink"] if onlink else [])])
 
 
 def host_gw_routes(topology: Topology, subnets: dict[str, list[IPNetwork]], host: str,
@@ -114,19 +115,20 @@ def vxlan_nodes(topology: Topology, subnets: dict[str, list[IPNetwork]],
 
 def vxlan_commands(me: VxlanNode, peers: list[VxlanNode]) -> list[str]:
     """What flanneld's vxlan backend programs on node `me`."""
-    commands = [
-        f"ip link add {VXLAN_DEVICE} address {me.mac} type vxlan id {VXLAN_VNI} "
-        f"local {me.public_ip} dev {me.network} dstport {VXLAN_PORT} nolearning",
-        f"ip addr add {me.gateway}/32 dev {VXLAN_DEVICE}",
-        f"ip link set {VXLAN_DEVICE} mtu 1450 up",
-    ]
+    commands = [shlex.join(args) for args in (
+        ["ip", "link", "add", VXLAN_DEVICE, "address", me.mac, "type", "vxlan", "id", str(VXLAN_VNI),
+         "local", me.public_ip, "dev", me.network, "dstport", str(VXLAN_PORT), "nolearning"],
+        ["ip", "addr", "add", f"{me.gateway}/32", "dev", VXLAN_DEVICE],
+        ["ip", "link", "set", VXLAN_DEVICE, "mtu", "1450", "up"],
+    )]
     for peer in peers:
         if peer.name == me.name:
             continue
         commands += [
             Route(peer.subnet, peer.gateway, VXLAN_DEVICE).command(onlink=True),
-            f"ip neigh replace {peer.gateway} lladdr {peer.mac} dev {VXLAN_DEVICE} nud permanent",
-            f"bridge fdb append {peer.mac} dev {VXLAN_DEVICE} dst {peer.public_ip}",
+            shlex.join(["ip", "neigh", "replace", peer.gateway, "lladdr", peer.mac, "dev", VXLAN_DEVICE,
+                        "nud", "permanent"]),
+            shlex.join(["bridge", "fdb", "append", peer.mac, "dev", VXLAN_DEVICE, "dst", peer.public_ip]),
         ]
     return commands
 
@@ -135,5 +137,7 @@ def masquerade_commands(pod_cidr: IPNetwork) -> list[str]:
     """flanneld's --ip-masq rules (k3s turns it on): pod traffic leaving the
     pod network goes out with the node's address; pod-to-pod keeps its source."""
     ipt = "iptables" if pod_cidr.version == 4 else "ip6tables"
-    return [f"{ipt} -t nat -A POSTROUTING -s {pod_cidr} -d {pod_cidr} -j RETURN",
-            f"{ipt} -t nat -A POSTROUTING -s {pod_cidr} ! -d {pod_cidr} -j MASQUERADE"]
+    cidr = str(pod_cidr)
+    return [shlex.join([ipt, "-t", "nat", "-A", "POSTROUTING", "-s", cidr, "-d", cidr, "-j", "RETURN"]),
+            shlex.join([ipt, "-t", "nat", "-A", "POSTROUTING", "-s", cidr, "!", "-d", cidr,
+                        "-j", "MASQUERADE"])]

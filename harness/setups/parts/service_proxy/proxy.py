@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import shlex
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -104,19 +105,19 @@ class ServiceProxy:
             for hook in ENTRY_HOOKS:
                 script.append(f"{tool} -t nat -C {hook} -j {CHAIN} 2>/dev/null || "
                               f"{tool} -t nat -I {hook} 1 -j {CHAIN}")
-        script.append(f"ip route replace {self._route(host, changed)}")
+        script.append(shlex.join(["ip", "route", "replace", *self._route(host, changed)]))
         host.succeed("set -e\n" + "\n".join(script))
 
     @staticmethod
-    def _route(host: Host, service: ServiceEndpoints) -> str:
+    def _route(host: Host, service: ServiceEndpoints) -> list[str]:
         """The ClusterIP's host route on this host: along the path to its
         first endpoint, or unreachable without endpoints."""
         prefix = 128 if service.ipv6 else 32
         if not service.endpoints:
-            return f"unreachable {service.cluster_ip}/{prefix}"
-        [path] = json.loads(host.succeed(f"ip -j route get {service.endpoints[0]}"))
+            return ["unreachable", f"{service.cluster_ip}/{prefix}"]
+        [path] = json.loads(host.succeed(shlex.join(["ip", "-j", "route", "get", service.endpoints[0]])))
         # the gateway is on the link by construction (the kernel chose it);
         # `onlink` says so where the link has no subnet of it (flannel's vxlan)
-        via = f" via {path['gateway']} onlink" if path.get("gateway") else ""
-        src = f" src {path['prefsrc']}" if path.get("prefsrc") else ""
-        return f"{service.cluster_ip}/{prefix}{via} dev {path['dev']}{src}"
+        via = ["via", path["gateway"], "onlink"] if path.get("gateway") else []
+        src = ["src", path["prefsrc"]] if path.get("prefsrc") else []
+        return [f"{service.cluster_ip}/{prefix}", *via, "dev", path["dev"], *src]

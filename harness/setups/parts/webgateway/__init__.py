@@ -20,6 +20,8 @@ class Webgateway:
     vhost: str
     addresses: list
     cert_pem: str
+    #: where the host keeps the chain nginx serves (what a client there trusts)
+    cert_path: str
 
 
 def apply(lab, target) -> None:
@@ -36,9 +38,10 @@ def apply(lab, target) -> None:
     host.put_file(wg.KEY, key, mode=0o600)
     host.put_file(wg.CERT, cert + ca.cert_pem)  # the chain nginx serves, and what clients trust
     host.put_file(wg.CONFIG_PATH, wg.config(vhost, addresses))
-    host.succeed(f"mkdir -p /var/log/nginx && nginx -t -q -c {shlex.quote(wg.CONFIG_PATH)}")
+    host.succeed("mkdir -p /var/log/nginx && " + shlex.join(["nginx", "-t", "-q", "-c", wg.CONFIG_PATH]))
     host.service("nginx").define(["nginx", "-c", wg.CONFIG_PATH])
     for port in (80, 443):
         host.wait_for_port(port, timeout=30)
     target.provide("webgateway", Webgateway(host, vhost, addresses,
-                                            host.get_file(wg.CERT).decode()), "webgateway", "tls")
+                                            host.get_file(wg.CERT).decode(), wg.CERT),
+                   "webgateway", "tls")

@@ -93,7 +93,7 @@ class Pod:
 
     def run(self, cmd: str, timeout: float | None = 60) -> CommandResult:
         """Run a shell command inside the pod's network namespace on its node."""
-        return self.node.run(f"nsenter --net=/run/netns/{self.netns} sh -c {shlex.quote(cmd)}",
+        return self.node.run(shlex.join(["nsenter", f"--net=/run/netns/{self.netns}", "sh", "-c", cmd]),
                              timeout=timeout)
 
 
@@ -113,9 +113,10 @@ def cni_config(subnets: list[IPNetwork]) -> dict:
 
 
 def _cni(node: Host, command: str, netns: str, subnets: list[IPNetwork]) -> CommandResult:
-    env = (f"CNI_COMMAND={command} CNI_CONTAINERID={netns} CNI_NETNS=/run/netns/{netns} "
-           f"CNI_IFNAME=eth0 CNI_PATH={CNI_PATH}")
-    return node.run(f"env {env} {CNI_PATH}/bridge", input=json.dumps(cni_config(subnets)))
+    return node.run(shlex.join([
+        "env", f"CNI_COMMAND={command}", f"CNI_CONTAINERID={netns}", f"CNI_NETNS=/run/netns/{netns}",
+        "CNI_IFNAME=eth0", f"CNI_PATH={CNI_PATH}", f"{CNI_PATH}/bridge"]),
+        input=json.dumps(cni_config(subnets)))
 
 
 def default_command(name: str, port: int) -> str:
@@ -130,10 +131,11 @@ def create_pod(node: Host, name: str, namespace: str, subnets: list[IPNetwork],
     if not subnets:
         raise PodError(f"node {node.name} has no pod subnet: it cannot host pod {namespace}/{name}")
     netns = service_name(namespace, name)
-    node.succeed(f"ip netns add {netns} && ip netns exec {netns} ip link set lo up")
+    node.succeed(shlex.join(["ip", "netns", "add", netns]) + " && "
+                 + shlex.join(["ip", "netns", "exec", netns, "ip", "link", "set", "lo", "up"]))
     result = _cni(node, "ADD", netns, subnets)
     if not result.ok:
-        node.run(f"ip netns del {netns}")
+        node.run(shlex.join(["ip", "netns", "del", netns]))
         raise PodError(f"CNI bridge plugin ADD for pod {namespace}/{name} on {node.name} failed: "
                        f"{result.stdout.strip() or result.summary()}")
     ips = [ip["address"].split("/")[0] for ip in json.loads(result.stdout).get("ips", [])]
@@ -142,7 +144,7 @@ def create_pod(node: Host, name: str, namespace: str, subnets: list[IPNetwork],
         command = default_command(name, port)
     pod = Pod(name, namespace, node, ips, netns, port, tuple(subnets))
     node.service(pod.service_name).define(
-        f"nsenter --net=/run/netns/{netns} {command}", autostart=True, startsecs=0)
+        f"{shlex.join(['nsenter', f'--net=/run/netns/{netns}'])} {command}", autostart=True, startsecs=0)
     if wait_ready and command == default_command(name, port):
         pod.wait_ready()
     return pod
@@ -177,7 +179,7 @@ def delete_pods(pods: list[Pod]) -> None:
         result = _cni(node, "DEL", pod.netns, list(pod.subnets))
         if not result.ok:
             raise CommandFailed(result, f"(CNI DEL of pod {pod.namespace}/{pod.name})")
-        node.succeed(f"ip netns del {pod.netns}")
+        node.succeed(shlex.join(["ip", "netns", "del", pod.netns]))
 
 
 def delete_pod(pod: Pod) -> None:
