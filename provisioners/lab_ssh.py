@@ -19,7 +19,7 @@ from harness.model.topology import Topology
 from harness.lab.wait import wait_until
 
 VERSION_PROBES = [VersionProbe("sshd", "sshd", "sshd -V 2>&1 || true")]
-SSHD_CONFIG = templates.render(Path(__file__).parent, "sshd_config")
+SSHD_CONFIG = templates.render(Path(__file__).parent, "sshd_config.j2")
 
 
 class SshAccess:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 def resolv_conf(nameserver: str, domain: str) -> str:
     """/etc/resolv.conf for a host that resolves through the cluster DNS
     (short timeouts: a dead DNS shows as a failed lookup, not a hang)."""
-    return templates.render(Path(__file__).parent, "resolv.conf", nameserver=nameserver,
+    return templates.render(Path(__file__).parent, "resolv.conf.j2", nameserver=nameserver,
                             domain=domain)
 
 

@@ -24,7 +24,7 @@ SOCKET_PATH = "/run/supervisor.sock"
 PROGRAM_DIR = "/etc/supervisor/conf.d"
 
 #: supervisord's own config on every lab host (host images and netns hosts)
-MAIN_CONFIG = templates.render(Path(__file__).parent, "supervisord.conf", socket=SOCKET_PATH,
+MAIN_CONFIG = templates.render(Path(__file__).parent, "supervisord.conf.j2", socket=SOCKET_PATH,
                                program_dir=PROGRAM_DIR)
 
 
@@ -35,7 +35,7 @@ def program_conf(name: str, command: str | list[str], environment: dict[str, str
     """A supervisord [program:NAME] section; its output goes to /var/log/NAME.log."""
     if isinstance(command, list):
         command = shlex.join(command)
-    return templates.render(Path(__file__).parent, "program.conf", name=name, command=command,
+    return templates.render(Path(__file__).parent, "program.conf.j2", name=name, command=command,
                             directory=directory, autostart=autostart, autorestart=autorestart,
                             startsecs=startsecs, startretries=startretries, stopsignal=stopsignal,
                             stopwaitsecs=stopwaitsecs, user=user, environment=environment)

@@ -26,5 +26,5 @@ UPSTREAM = "http://127.0.0.1:8000"
 
 def config(vhost: str, addresses: list[str], upstream: str = UPSTREAM) -> str:
     """nginx.conf for the vhost on the public (FE) addresses, in the foreground."""
-    return templates.render(Path(__file__).parent, "nginx.conf", vhost=vhost, addresses=addresses,
+    return templates.render(Path(__file__).parent, "nginx.conf.j2", vhost=vhost, addresses=addresses,
                             upstream=upstream, cert=CERT, key=KEY)
