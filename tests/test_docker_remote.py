@@ -24,8 +24,11 @@ START = Path(__file__).resolve().parent.parent / ".ci" / "start-daemons"
 
 @pytest.fixture(scope="module")
 def remote():
-    subprocess.run([str(START), "docker", "--socket-suffix", "remote"], check=True,
-                   capture_output=True, timeout=120)
+    started = subprocess.run([str(START), "docker", "--socket-suffix", "remote"],
+                             capture_output=True, text=True, timeout=120)
+    if started.returncode != 0:
+        pytest.fail(f"the remote dockerd did not start (exit {started.returncode}):\n"
+                    f"{started.stdout}{started.stderr}", pytrace=False)
     return DockerProvisioner(base_url=REMOTE, shared_filesystem=False)
 
 
