@@ -25,14 +25,16 @@ import json
 import shlex
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.lab.net import bracketed
+from harness.lab import templates
 from harness.lab.collectors import Collector
 
 if TYPE_CHECKING:
     from harness.lab.host import Host
 
+PART_DIR = Path(__file__).parent
 CHAIN = "HARNESS-SERVICES"
 ENTRY_HOOKS = ("OUTPUT", "PREROUTING")
 COLLECTORS = [Collector(
@@ -61,21 +63,9 @@ class ServiceEndpoints:
 
 def render_rules(services: list[ServiceEndpoints], ipv6: bool) -> str:
     """iptables-restore input (--noflush) for the nat table of one family."""
-    mine = [s for s in services if s.ipv6 == ipv6]
-    lines = ["*nat", f":{CHAIN} - [0:0]"]
-    lines += [f":{s.chain} - [0:0]" for s in mine]
-    host_prefix = 128 if ipv6 else 32
-    for s in mine:
-        lines.append(f"-A {CHAIN} -d {s.cluster_ip}/{host_prefix} -p tcp --dport {s.port} "
-                     f"-m comment --comment {s.key} -j {s.chain}")
-        count = len(s.endpoints)
-        for i, ip in enumerate(s.endpoints):
-            target = f"{bracketed(ip)}:{s.port}"
-            chance = "" if i == count - 1 else \
-                f"-m statistic --mode random --probability {1 / (count - i):.5f} "
-            lines.append(f"-A {s.chain} -p tcp {chance}-j DNAT --to-destination {target}")
-    lines.append("COMMIT")
-    return "\n".join(lines) + "\n"
+    return templates.render(PART_DIR, "nat-rules.j2", chain=CHAIN,
+                            services=[s for s in services if s.ipv6 == ipv6],
+                            host_prefix=128 if ipv6 else 32)
 
 
 class ServiceProxy:
@@ -97,16 +87,12 @@ class ServiceProxy:
 
     def _sync(self, host: Host, changed: ServiceEndpoints) -> None:
         services = list(self.services.values())
-        script = []
-        for ipv6, tool in ((False, "iptables"), (True, "ip6tables")):
-            if not any(s.ipv6 == ipv6 for s in services):
-                continue
-            script.append(f"{tool}-restore --noflush <<'RULES'\n{render_rules(services, ipv6)}RULES")
-            for hook in ENTRY_HOOKS:
-                script.append(f"{tool} -t nat -C {hook} -j {CHAIN} 2>/dev/null || "
-                              f"{tool} -t nat -I {hook} 1 -j {CHAIN}")
-        script.append(shlex.join(["ip", "route", "replace", *self._route(host, changed)]))
-        host.succeed("set -e\n" + "\n".join(script))
+        families = [{"tool": tool, "rules": render_rules(services, ipv6)}
+                    for ipv6, tool in ((False, "iptables"), (True, "ip6tables"))
+                    if any(s.ipv6 == ipv6 for s in services)]
+        host.succeed(templates.render(PART_DIR, "sync.sh.j2", families=families, hooks=ENTRY_HOOKS,
+                                      chain=CHAIN, route=shlex.join(["ip", "route", "replace",
+                                                                     *self._route(host, changed)])))
 
     @staticmethod
     def _route(host: Host, service: ServiceEndpoints) -> list[str]:
