@@ -7,9 +7,11 @@ plus the capabilities the parts and the provisioner declare. A suite reads
 marked `@pytest.mark.requires("etcd")` is skipped, with the capability named,
 on a target that lacks it.
 
-The lab target stands in for a Kubernetes control plane (none can run on this
-machine): real daemons and a real data plane, no API server. A target backed
-by a real cluster through its API offers the same attributes.
+On fcio-k8s the target is a real cluster (kube-apiserver, kubelets,
+kube-proxy, flannel, CoreDNS) driven through its API: `target.kubernetes`.
+The other setups' targets still use the harness's stand-ins for the
+Kubernetes components (BIND for CoreDNS, netns pods, the service proxy, the
+flannel routes) on real daemons; both offer the same attributes.
 """
 from __future__ import annotations
 

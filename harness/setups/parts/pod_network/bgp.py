@@ -1,7 +1,7 @@
 """Calico-style BGP with BIRD (seed 004): IPv6 only, no overlay.
 
-calico-node cannot run on this machine; BIRD is the BGP daemon inside it, so
-each node runs BIRD with the configuration calico-node's templates give it
+calico-node is not built here (a STAND-IN takes its place); BIRD is the BGP
+daemon inside it, so each node runs BIRD with the configuration calico-node's templates give it
 for the seed's settings:
 
 - "BGP full mesh" in the cluster's private ASN (`asNumber: 65534`): one

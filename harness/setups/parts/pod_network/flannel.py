@@ -1,7 +1,7 @@
-"""The kernel data plane flanneld builds, for its host-gw and vxlan backends.
-
-flanneld cannot run on this machine, so the harness builds what it would
-build on each node, the same kernel objects by the same rules:
+"""A STAND-IN for flanneld: the kernel data plane it builds, for its host-gw
+and vxlan backends, in the setups that do not run the real flanneld yet
+(fcio-k8s does). The harness builds what flanneld would build on each node,
+the same kernel objects by the same rules:
 
 - host-gw (seed 001, k3s: "flannel with the host-gw backend", nodes on the
   SRV network): on every host with access to the cluster network, one route

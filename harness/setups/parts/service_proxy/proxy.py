@@ -1,5 +1,5 @@
-"""A stand-in for kube-proxy in iptables mode (kube-proxy cannot be obtained
-on this machine; where it runs, it replaces this).
+"""A STAND-IN for kube-proxy in iptables mode, for the setups that do not run
+real Kubernetes components yet (fcio-k8s runs the real kube-proxy instead).
 
 Seed 000: "Every VM with a Kubernetes role runs a kube-proxy that sets up
 iptables rules that allows access of Kubernetes services via their Service
