@@ -34,54 +34,7 @@ PACKAGES = debian.image_packages()  # harness/debian-packages.txt, `image` and `
 #: /etc/hosts and /etc/hostname, then hands over to supervisord. /etc/harness/links has one
 #: line per link: "<engine's IPv4 address or MAC> <network> <address/prefix>...".
 #: In a VM it is PID 1 (init=), so it first mounts what an init mounts.
-BOOT_SCRIPT = r"""#!/bin/sh
-set -e
-if [ $$ = 1 ]; then
-  set +e  # an initramfs may have mounted some of these already
-  mountpoint -q /proc || mount -t proc proc /proc
-  mountpoint -q /sys || mount -t sysfs sysfs /sys
-  mountpoint -q /dev || mount -t devtmpfs dev /dev
-  mkdir -p /dev/pts; mountpoint -q /dev/pts || mount -t devpts devpts /dev/pts
-  mount -o remount,rw /
-  mountpoint -q /run || mount -t tmpfs tmpfs /run
-  mount -t tmpfs tmpfs /tmp
-  mountpoint -q /sys/fs/cgroup || mount -t cgroup2 cgroup2 /sys/fs/cgroup
-  modprobe -a virtio_console virtio_net 2>/dev/null || true
-  # the VM's own settings come on a small second disk (the libvirt config drive)
-  if [ -b /dev/vdb ]; then mkdir -p /etc/harness; mount -o ro /dev/vdb /etc/harness; fi
-  set -e
-fi
-# an unprivileged container's cgroup hierarchies come read-only; in its own
-# cgroup namespace they show only its subtree, which its kubelet manages
-awk '$3 ~ /^cgroup2?$/ && $4 ~ /(^|,)ro(,|$)/ {print $2}' /proc/mounts |
-  while read -r m; do mount -o remount,bind,rw "$m"; done
-echo 0 > /proc/sys/net/ipv6/conf/all/disable_ipv6 || true
-echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad || true
-ip link set lo up
-if [ -f /etc/harness/links ]; then
-  while read -r engine_addr name addrs; do
-    case $engine_addr in
-      *:*) dev=$(ip -o link | awk -v m="$engine_addr" 'index($0, "link/ether " m " ") {sub(":", "", $2); print $2}') ;;
-      *) dev=$(ip -o -4 addr show | awk -v a="$engine_addr" 'index($4, a "/") == 1 {print $2}') ;;
-    esac
-    [ -n "$dev" ] || { echo "harness-boot: no link has $engine_addr" >&2; exit 1; }
-    ip link set "$dev" down
-    [ "$dev" = "$name" ] || ip link set "$dev" name "$name"
-    echo 0 > "/proc/sys/net/ipv6/conf/$name/disable_ipv6" || true
-    echo 0 > "/proc/sys/net/ipv6/conf/$name/accept_dad" || true
-    ip addr flush dev "$name"
-    for a in $addrs; do ip addr add "$a" dev "$name" nodad 2>/dev/null || ip addr add "$a" dev "$name"; done
-    ip link set "$name" up
-  done < /etc/harness/links
-fi
-[ -f /etc/harness/hosts ] && cat /etc/harness/hosts > /etc/hosts
-if [ -f /etc/harness/hostname ]; then
-  hostname "$(cat /etc/harness/hostname)"
-  cat /etc/harness/hostname > /etc/hostname
-fi
-rm -f /run/supervisor.sock
-exec supervisord -n -c /etc/supervisor/harness.conf
-"""
+BOOT_SCRIPT = (Path(__file__).parent / "harness-boot.sh").read_text()
 BOOT_PATH = "/usr/local/sbin/harness-boot"
 
 

@@ -2,8 +2,10 @@
 lab left no trace on the machine."""
 import fcntl
 import os
+import signal
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import traceback
@@ -16,7 +18,15 @@ from harness.model import topology
 from provisioners import host_cgroups
 from provisioners.netns import NETNS_DIR, NetnsProvisioner
 
+# The tests stand for a user at a terminal, whose Ctrl-C reaches the harness.
+# A run started in the background of a script (`cmd &`, no job control)
+# inherits SIGINT ignored, and so would every harness process these tests
+# interrupt with SIGINT; a Python handler here is reset to the default in the
+# processes they start, which then turn it into KeyboardInterrupt.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 TWO_HOSTS = Path(__file__).resolve().parent / "fixtures" / "two-hosts.yaml"
+HOLDER = Path(__file__).resolve().parent / "lab_holder.py"
 
 
 @pytest.fixture(scope="session")
@@ -37,6 +47,31 @@ def small_lab(netns, two_hosts):
 
 #: _IOR(NSIO, 13, __u64): a namespace's 64-bit id (Linux 6.18 for every kind)
 NS_GET_ID = (2 << 30) | (8 << 16) | (0xB7 << 8) | 13
+
+
+@pytest.fixture
+def lab_holder(netns):
+    """start(TOPOLOGY, *flags) runs tests/lab_holder.py, a harness process
+    holding a lab, and returns (process, lab id) once it says "ready". What a
+    red test leaves (the holder alive, its lab) goes at teardown, so one
+    failure does not starve the next tests (a real cluster left running
+    holds the machine's inotify instances, memory and CPU)."""
+    started = []
+
+    def start(*args) -> tuple[subprocess.Popen, str]:
+        proc = subprocess.Popen([sys.executable, str(HOLDER), *map(str, args)], cwd=HOLDER.parent.parent,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        started.append(proc)
+        lab_id = proc.stdout.readline().strip()
+        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()[-3000:]
+        return proc, lab_id
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if started:
+        netns.gc()
 
 
 def ns_id(path: str) -> int | None:
@@ -136,3 +171,16 @@ def refused(port: int) -> bool:
     except ConnectionRefusedError:
         return True
     return False
+
+
+START_DAEMONS = Path(__file__).resolve().parent.parent / ".ci" / "start-daemons"
+
+
+def start_engine(*args: str) -> None:
+    """`.ci/start-daemons ARGS` (a no-op for an engine that answers); when it
+    fails, the test fails with what the script said (its log's tail)."""
+    started = subprocess.run([str(START_DAEMONS), *args], capture_output=True, text=True,
+                             timeout=120)
+    if started.returncode:
+        pytest.fail(f"`.ci/start-daemons {' '.join(args)}` failed (exit {started.returncode}):\n"
+                    f"{started.stdout}{started.stderr}", pytrace=False)

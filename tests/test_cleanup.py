@@ -1,24 +1,10 @@
 """Every way a lab can end leaves nothing behind: the context manager,
 Ctrl-C, SIGTERM, `harness down`, and kill -9 followed by `harness gc`."""
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import TWO_HOSTS, assert_no_trace, lab_footprint
-
-HOLDER = Path(__file__).resolve().parent / "lab_holder.py"
-ROOT = HOLDER.parent.parent
-
-
-def start_holder():
-    proc = subprocess.Popen([sys.executable, str(HOLDER), str(TWO_HOSTS)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lab_id = proc.stdout.readline().strip()
-    assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
-    return proc, lab_id
 
 
 def test_context_manager_exit_removes_everything(netns, two_hosts):
@@ -38,8 +24,8 @@ def test_exception_inside_lab_removes_everything(netns, two_hosts):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_signal_to_harness_removes_everything(netns, signum):
-    proc, lab_id = start_holder()
+def test_signal_to_harness_removes_everything(netns, lab_holder, signum):
+    proc, lab_id = lab_holder(TWO_HOSTS)
     footprint = lab_footprint(netns, lab_id)
     assert footprint["inodes"]
     proc.send_signal(signum)
@@ -47,8 +33,8 @@ def test_signal_to_harness_removes_everything(netns, signum):
     assert_no_trace(netns, lab_id, footprint["inodes"])
 
 
-def test_kill_9_then_gc_removes_everything(netns):
-    proc, lab_id = start_holder()
+def test_kill_9_then_gc_removes_everything(netns, lab_holder):
+    proc, lab_id = lab_holder(TWO_HOSTS)
     footprint = lab_footprint(netns, lab_id)
     proc.kill()
     proc.wait()

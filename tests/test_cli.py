@@ -66,6 +66,17 @@ def test_bad_arguments_get_one_clear_error(args, message):
     assert result.returncode == 2 and message in result.stderr.replace("\n", "")
 
 
+def test_an_error_prints_verbatim_on_one_line():
+    """What an error names comes out as it is: rich would take "[fd00::1]"
+    for a style tag and drop it, and would break a long name across lines."""
+    name = "nosuch-[fd00::1]-[red]-" + "x" * 120
+    result = subprocess.run([HARNESS, "down", name], capture_output=True, text=True, cwd=ROOT,
+                            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "COLUMNS": "80"})
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"harness: no lab '{name}' on this machine (`harness status` lists the labs)"]
+
+
 def test_unknown_flag_is_refused():
     result = harness("up", str(TWO_HOSTS), "--turbo", check=False)
     assert result.returncode == 2 and "unrecognized arguments: --turbo" in result.stderr

@@ -86,9 +86,8 @@ def test_hosts_have_own_root_hostname_and_topology_addresses(lab):
     assert fe.succeed("hostname").strip() == "frontend"
     assert 'VERSION_ID="12"' in fe.succeed("cat /etc/os-release")
     # the links carry the networks' names and exactly the topology's addresses
-    addrs = fe.succeed("ip -o addr show scope global | awk '{print $2, $4}'").split("\n")
-    assert set(filter(None, addrs)) == {"fe 192.0.2.1/24", "srv 192.168.31.1/24",
-                                        "srv fd00:31::1/64"}
+    assert fe.addresses("scope", "global") == {"fe 192.0.2.1/24", "srv 192.168.31.1/24",
+                                               "srv fd00:31::1/64"}
     # a file written in one host is not in another (own root filesystem)
     fe.put_file("/etc/only-here", "x")
     lab.host("server").fail("test -e /etc/only-here")
@@ -104,7 +103,7 @@ def test_hosts_reach_each_other_by_topology_address_and_name(lab, family):
 
 def test_nothing_routes_out_and_the_lab_bridges_hold_no_address(provisioner, lab):
     fe = lab.host("frontend")
-    assert "default" not in fe.succeed("ip route; ip -6 route")
+    assert [r for r in fe.routes(4) + fe.routes(6) if r["dst"] == "default"] == []
     fe.fail("ip route get 1.1.1.1")
     nets = provisioner.client.networks.list(filters={"label": f"{LABEL}={lab.id}"})
     assert len(nets) == len(lab.topology.networks)
@@ -137,7 +136,7 @@ def test_block_drops_both_ways_and_unblock_restores(lab):
     try:
         server.fail(f"ping -c1 -W1 {fe.address('srv')}")
         fe.fail(f"ping -6 -c1 -W1 {server.address('srv', 'ipv6')}")
-        assert "192.168.31.1/24" in fe.succeed("ip -o addr show srv")  # addresses stay
+        assert "srv 192.168.31.1/24" in fe.addresses("dev", "srv")  # addresses stay
     finally:
         fe.unblock()
     server.succeed(f"ping -c1 -W2 {fe.address('srv')}")
@@ -233,8 +232,8 @@ def test_the_setup_applies_on_docker_hosts(lab):
     target = setups.apply(lab)
     assert target.has("pod-network") or target.pod_network.subnets
     agent_subnet = node_subnets(lab.topology)["agent1"][0]
-    route = lab.host("server").succeed(f"ip route show {agent_subnet}")
-    assert f"via {lab.host('agent1').address('srv')}" in route
+    [route] = lab.host("server").routes(4, str(agent_subnet))
+    assert route["gateway"] == lab.host('agent1').address('srv')
 
 
 def test_testinfra_over_ssh_into_a_container(provisioner, topo):

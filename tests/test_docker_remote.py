@@ -5,8 +5,6 @@ supervisord is reached through `docker exec`, as it would be on another machine.
 """
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -16,19 +14,14 @@ pytest.importorskip("docker")
 
 from provisioners.docker import DockerProvisioner  # noqa: E402
 from provisioners.exec_rpc import ExecTransport  # noqa: E402
+from tests.conftest import start_engine  # noqa: E402
 from tests.test_docker import SMALL, objects_of  # noqa: E402
 
 REMOTE = "unix:///run/docker-remote.sock"
-START = Path(__file__).resolve().parent.parent / ".ci" / "start-daemons"
-
 
 @pytest.fixture(scope="module")
 def remote():
-    started = subprocess.run([str(START), "docker", "--socket-suffix", "remote"],
-                             capture_output=True, text=True, timeout=120)
-    if started.returncode != 0:
-        pytest.fail(f"the remote dockerd did not start (exit {started.returncode}):\n"
-                    f"{started.stdout}{started.stderr}", pytrace=False)
+    start_engine("docker", "--socket-suffix", "remote")
     return DockerProvisioner(base_url=REMOTE, shared_filesystem=False)
 
 

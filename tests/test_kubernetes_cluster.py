@@ -16,6 +16,7 @@ from harness import setups
 from harness import results
 from harness.artifacts import spec
 from harness.results import diagnostics
+from harness.setups.parts.kubernetes import node
 from harness.model import topology
 from provisioners import host_cgroups
 from tests.conftest import assert_no_trace, lab_footprint, pids_alive, refused, tunnel_threads
@@ -44,6 +45,8 @@ def test_up_apply_nodes_ready_dns_answers_down_leaves_nothing(netns, tmp_path):
         dig = harness("exec", lab_id, "frontend", "--", "dig", "+short",
                       "kubernetes.default.svc.cluster.local")
         assert dig.stdout.split() == ["10.0.0.1"], dig.stdout + dig.stderr
+        for key, minimum in node.INOTIFY_LIMITS.items():  # the kernel's 128 lasts two clusters
+            assert int(Path("/proc/sys", *key.split(".")).read_text()) >= minimum, key
         containers = host_cgroups.pids_in([d / "kubepods" for d in host_cgroups.lab_dirs(lab_id)])
         assert containers, "CoreDNS runs in containers under the nodes' kubepods cgroups"
         # a red run's bundle shows the cluster as the master sees it and each
@@ -73,15 +76,11 @@ def test_up_apply_nodes_ready_dns_answers_down_leaves_nothing(netns, tmp_path):
 
 
 @pytest.mark.parametrize("ending", ["ctrl-c", "kill-9-then-gc"])
-def test_a_real_cluster_ends_without_a_trace(netns, ending):
+def test_a_real_cluster_ends_without_a_trace(netns, lab_holder, ending):
     """The harness holding a real cluster is interrupted (its lab goes with
     it) or killed (gc removes the lab): no process, container, cgroup, mount
     or namespace is left either way."""
-    holder = subprocess.Popen([sys.executable, str(ROOT / "tests" / "lab_holder.py"), str(TOPOLOGY),
-                               "--apply"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)
-    lab_id = holder.stdout.readline().strip()
-    assert holder.stdout.readline().strip() == "ready", holder.stderr.read()[-3000:]
+    holder, lab_id = lab_holder(TOPOLOGY, "--apply")
     footprint = lab_footprint(netns, lab_id)
     containers = host_cgroups.pids_in([d / "kubepods" for d in host_cgroups.lab_dirs(lab_id)])
     assert containers, "the cluster runs no container"

@@ -9,27 +9,23 @@ the machine's namespace stays off and no NAT rule is added.
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("docker")
 
 from provisioners.docker import LABEL, PODMAN_ULIMITS, PodmanProvisioner  # noqa: E402
+from tests.conftest import start_engine  # noqa: E402
 from tests.test_docker import *  # noqa: E402,F401,F403 - the docker provisioner's tests, on podman
-
-START = Path(__file__).resolve().parent.parent / ".ci" / "start-daemons"
 
 
 @pytest.fixture(scope="module")
 def provisioner():
     prov = PodmanProvisioner()
     if not prov.available():
-        started = subprocess.run([str(START), "podman"], capture_output=True, text=True,
-                                 timeout=120)
-        if started.returncode or not prov.available():
-            pytest.fail(f"no podman answers on {prov.base_url} and `.ci/start-daemons podman` "
-                        f"failed (rc={started.returncode}):\n{started.stdout}{started.stderr}")
+        start_engine("podman")
+        if not prov.available():
+            pytest.fail(f"no podman answers on {prov.base_url} after `.ci/start-daemons podman`")
     return prov
 
 

@@ -6,6 +6,7 @@ import os
 import sys
 
 from rich.table import Table
+from rich.text import Text
 
 import provisioners
 from provisioners.base import StuckLab, Unsupported
@@ -48,8 +49,8 @@ def cmd_up(args) -> int:
     except BaseException:
         lab.destroy()
         raise
-    out.print(f"lab [bold]{lab.id}[/bold] is up ({topo.name}, {prov.name}, "
-              f"{len(lab.hosts)} hosts)")
+    out.print(Text.assemble("lab ", (lab.id, "bold"),
+                            f" is up ({topo.name}, {prov.name}, {len(lab.hosts)} hosts)"))
     table = Table("host", "roles", "addresses", "reach it with")
     for host in lab.hosts.values():
         addrs = " ".join(str(a) for fams in host.spec.addresses.values() for a in fams.values())
@@ -72,8 +73,8 @@ def cmd_status(args) -> int:
     for prov, rec in records:
         owner = ("detached" if rec.owner_pid is None else
                  f"owned by pid {rec.owner_pid}" + ("" if rec.owner_alive else " (gone: gc removes it)"))
-        state = "" if rec.complete else " [red]incomplete[/red]"
-        out.print(f"[bold]{rec.id}[/bold]  {rec.provisioner}  topology {rec.topology}  {owner}{state}")
+        out.print(Text.assemble((rec.id, "bold"), f"  {rec.provisioner}  topology {rec.topology}  {owner}",
+                                ("" if rec.complete else (" incomplete", "red"))))
         if not rec.complete:
             continue
         lab = prov.attach(rec.id)
@@ -84,7 +85,7 @@ def cmd_status(args) -> int:
             try:
                 services = ", ".join(f"{n}={s}" for n, s in sorted(host.services().items())) or "-"
             except Exception as exc:  # noqa: BLE001 - a crashed host still gets listed
-                services = f"[red]supervisor unreachable ({type(exc).__name__})[/red]"
+                services = Text(f"supervisor unreachable ({type(exc).__name__})", style="red")
             table.add_row(host.name, ",".join(host.roles) or "-", addrs, services)
         out.print(table)
     return 0
@@ -140,10 +141,10 @@ def report_gc(everything: bool, verb: str) -> int:
 def report_stuck(stuck: list[StuckLab]) -> int:
     """Each lab that could not be removed, once, with what holds it; exit 1."""
     for exc in stuck:
-        err.print(f"[red]harness: lab {exc.lab_id} could not be removed[/red]", highlight=False)
+        err.print(f"harness: lab {exc.lab_id} could not be removed", style="red")
         for holder in exc.holders:
-            err.print(f"  held by {holder}", highlight=False)
-        err.print(f"  release it with: {exc.release}", highlight=False)
+            err.print(f"  held by {holder}")
+        err.print(f"  release it with: {exc.release}")
     return 1 if stuck else 0
 
 
@@ -153,7 +154,7 @@ def cmd_doctor(args) -> int:
     for prereq, present in doctor.check():
         missing += not present
         table.add_row(prereq.what, prereq.needed_for,
-                      "[green]present[/green]" if present else "[red]missing[/red]",
+                      Text("present", style="green") if present else Text("missing", style="red"),
                       "" if present else prereq.install)
     out.print(table)
     k8s = doctor.kubernetes_artifacts()
@@ -165,7 +166,7 @@ def cmd_doctor(args) -> int:
         out.print(f"Kubernetes artifacts absent: {', '.join(absent)}: `harness artifacts build` "
                   "makes them (or `harness artifacts import DIR`). The lab target needs none.")
     if os.geteuid() != 0:
-        out.print("[red]not root: netns labs need root[/red]")
+        out.print("not root: netns labs need root", style="red")
         missing += 1
     out.print(f"{missing} prerequisite(s) missing" if missing else "all prerequisites present")
     return 1 if missing else 0
@@ -221,14 +222,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with sigterm_as_interrupt():
             return args.func(args)
-    except CliError as exc:
-        err.print(f"[red]harness: {exc}[/red]", highlight=False)
-        return 2
-    except LookupError as exc:
-        err.print(f"[red]harness: {exc}[/red]", highlight=False)
+    except (CliError, LookupError) as exc:
+        err.print(f"harness: {exc}", style="red")
         return 2
     except (KeyboardInterrupt, Terminated):
-        err.print("[yellow]harness: interrupted; what was being made has been removed[/yellow]")
+        err.print("harness: interrupted; what was being made has been removed", style="yellow")
         return 130
 
 

@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 from rich.table import Table
+from rich.text import Text
 
 from harness.artifacts import build as build_mod, importer, store
 from harness.cli.output import CliError, out
@@ -46,8 +47,8 @@ def cmd_list(args) -> int:
     in_use = artifacts.current()
     for s in sets:
         mark = " (in use)" if in_use and s.directory == in_use.directory else ""
-        out.print(f"[bold]{s.directory}[/bold] {s.manifest.source}{mark}, "
-                  f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(s.manifest.created))}")
+        out.print(Text.assemble((str(s.directory), "bold"), f" {s.manifest.source}{mark}, "
+                                f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(s.manifest.created))}"))
         table = Table("artifact", "kind", "version", "size", "path")
         for a in s.manifest.artifacts:
             path = s.directory / a.path

@@ -109,7 +109,7 @@ def _finish(out_dir: Path, summary: dict, out) -> int:
     (out_dir / "repro.json").write_text(json.dumps(summary, indent=2))
     verdict = "REPRODUCED" if summary["reproduced"] else "NOT reproduced"
     out.print(f"{verdict}: {summary['case']} (expected by the reporter: {summary['reporter_expected']})")
-    out.print(f"shown: {summary['shown']}", markup=False)
+    out.print(f"shown: {summary['shown']}")
     out.print(f"details: {out_dir / 'repro.json'}")
     return 0 if summary["reproduced"] else 1
 

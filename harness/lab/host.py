@@ -153,8 +153,21 @@ class Host(ABC):
     def routes(self, family: int, *selectors: str) -> list[dict]:
         """The host's IPv`family` routes (matching `selectors`, as `ip route
         show` takes them), as `ip -j` reports them: dst, gateway, dev, ..."""
-        return json.loads(self.succeed(shlex.join(["ip", "-j", f"-{family}", "route", "show", *selectors]))
-                          or "[]")
+        return self._ip_json(f"-{family}", "route", "show", *selectors)
+
+    def links(self, *selectors: str) -> list[dict]:
+        """The host's links with their addresses (matching `selectors`, as `ip
+        addr show` takes them), as `ip -j` reports them: ifname, flags, addr_info, ..."""
+        return self._ip_json("addr", "show", *selectors)
+
+    def addresses(self, *selectors: str) -> set[str]:
+        """"<link> <address>/<prefix>" for every address `links` reports."""
+        return {f"{link['ifname']} {a['local']}/{a['prefixlen']}"
+                for link in self.links(*selectors) for a in link.get("addr_info", [])
+                if "local" in a}  # a link without a matching address shows `{}`
+
+    def _ip_json(self, *args: str) -> list[dict]:
+        return json.loads(self.succeed(shlex.join(["ip", "-j", *args])) or "[]")
 
     def wait_for_port(self, port: int, proto: str = "tcp", timeout: float = 30) -> None:
         wait_until(lambda: self.listening(port, proto),

@@ -27,12 +27,15 @@ class Steps:
 
 
 def rich_reporter(console=None) -> Reporter:
+    """Steps as lines on stderr; a step's words print as they are (no markup)."""
     from rich.console import Console
-    console = console or Console(stderr=True, emoji=False)
+    from rich.text import Text
+    console = console or Console(stderr=True, emoji=False, highlight=False, markup=False,
+                                 soft_wrap=True)
 
     def report(step: str, seconds: float | None) -> None:
         if seconds is None:
-            console.print(f"[dim]…[/dim] {step}", highlight=False)
+            console.print(Text.assemble(("…", "dim"), f" {step}"))
         else:
-            console.print(f"[green]✓[/green] {step} [dim]({seconds:.2f}s)[/dim]", highlight=False)
+            console.print(Text.assemble(("✓", "green"), f" {step} ", (f"({seconds:.2f}s)", "dim")))
     return report

@@ -14,6 +14,11 @@ could never be pulled again.
 kube-proxy runs in iptables mode and leaves the machine-wide conntrack
 sysctls alone (`maxPerCore: 0`); kubelet, as on any node, sets the kernel
 defaults it wants (vm.overcommit_memory, kernel.panic), which are global.
+So are the inotify limits, raised (never lowered) to kind's figures before
+the first kubelet starts: kubelet, cAdvisor, containerd and its shims each
+hold inotify instances, and the kernel's default of 128 per user runs out
+with about two clusters on one machine (kubelet then logs "inotify_init: too
+many open files" and never registers its node).
 """
 from __future__ import annotations
 
@@ -39,6 +44,8 @@ if TYPE_CHECKING:
 IMAGES = {image.binary: image.ref for image in spec.IMAGES}
 SANDBOX_IMAGE = IMAGES["pause"]
 KUBELET_PORT = 10250
+#: kind's known issue "Pod errors due to too many open files"
+INOTIFY_LIMITS = {"fs.inotify.max_user_instances": 512, "fs.inotify.max_user_watches": 524288}
 
 
 def certificates(host: Host, addresses: list[str]) -> list[Certificate]:
@@ -75,9 +82,16 @@ class Node:
         h.put_file(f"{K8S_DIR}/kube-proxy.kubeconfig", kubeconfig.render(
             self.server, pki.ca, "system:kube-proxy", pki.cert("kube-proxy"), pki.key("kube-proxy")),
             mode=0o600)
+        self._inotify_limits()
         self._containerd(images)
         self._kubelet()
         self._kube_proxy()
+
+    def _inotify_limits(self) -> None:
+        """At least INOTIFY_LIMITS on the kernel this host runs on."""
+        self.host.succeed(" && ".join(
+            f"{{ [ \"$(sysctl -n {key})\" -ge {value} ] || sysctl -qw {key}={value}; }}"
+            for key, value in INOTIFY_LIMITS.items()))
 
     def _containerd(self, images: list[str]) -> None:
         h = self.host
