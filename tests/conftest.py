@@ -27,6 +27,7 @@ signal.signal(signal.SIGINT, signal.default_int_handler)
 
 TWO_HOSTS = Path(__file__).resolve().parent / "fixtures" / "two-hosts.yaml"
 HOLDER = Path(__file__).resolve().parent / "lab_holder.py"
+START_DAEMONS = Path(__file__).resolve().parent.parent / ".ci" / "start-daemons"
 
 
 @pytest.fixture(scope="session")
@@ -164,6 +165,11 @@ def tunnel_threads(name: str) -> list[str]:
             if t.name.startswith(f"tunnel {name}") and t.ident in frames]
 
 
+def default_routes(host) -> list[dict]:
+    """The host's IPv4 and IPv6 default routes: none in a lab, nothing may leave it."""
+    return [r for r in host.routes(4) + host.routes(6) if r["dst"] == "default"]
+
+
 def refused(port: int) -> bool:
     """Whether nothing listens on 127.0.0.1:port any more."""
     try:
@@ -171,9 +177,6 @@ def refused(port: int) -> bool:
     except ConnectionRefusedError:
         return True
     return False
-
-
-START_DAEMONS = Path(__file__).resolve().parent.parent / ".ci" / "start-daemons"
 
 
 def start_engine(*args: str) -> None:

@@ -20,6 +20,7 @@ from harness.model.topology import from_dict
 docker = pytest.importorskip("docker")
 
 from provisioners.docker import LABEL, DockerProvisioner  # noqa: E402
+from tests.conftest import default_routes  # noqa: E402
 
 SMALL = {
     "name": "dsmall", "setup": "k3s",
@@ -103,7 +104,7 @@ def test_hosts_reach_each_other_by_topology_address_and_name(lab, family):
 
 def test_nothing_routes_out_and_the_lab_bridges_hold_no_address(provisioner, lab):
     fe = lab.host("frontend")
-    assert [r for r in fe.routes(4) + fe.routes(6) if r["dst"] == "default"] == []
+    assert default_routes(fe) == []
     fe.fail("ip route get 1.1.1.1")
     nets = provisioner.client.networks.list(filters={"label": f"{LABEL}={lab.id}"})
     assert len(nets) == len(lab.topology.networks)

@@ -20,7 +20,7 @@ pytest.importorskip("libvirt")
 
 from provisioners.base import Unsupported  # noqa: E402
 from provisioners.libvirt import PREFIX, LibvirtProvisioner  # noqa: E402
-from tests.conftest import start_engine  # noqa: E402
+from tests.conftest import default_routes, start_engine  # noqa: E402
 
 REMOTE = "qemu+unix:///system?socket=/run/libvirt-remote/libvirt-sock"
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,7 +65,7 @@ def test_vm_runs_the_debian_kernel_with_topology_addresses(vm_lab):
     assert 'VERSION_ID="12"' in vm.succeed("cat /etc/os-release")
     assert vm.addresses("dev", "srv", "scope", "global") == {"srv 192.168.31.1/24",
                                                              "srv fd00:31::1/64"}
-    assert [r for r in vm.routes(4) + vm.routes(6) if r["dst"] == "default"] == []
+    assert default_routes(vm) == []
     assert vm.run("exit 3").rc == 3
     assert vm.run("sleep 30", timeout=2).rc == 124
     [record] = [r for r in prov.list() if r.id == lab.id]

@@ -8,6 +8,7 @@ from harness.lab import procs
 from harness.lab.host import CommandFailed
 from harness.lab.supervisor import ServiceError
 from harness.lab.wait import WaitTimeout, wait_until
+from tests.conftest import default_routes
 
 
 def test_host_has_its_own_identity_and_private_dirs(small_lab):
@@ -71,7 +72,7 @@ def test_hosts_reach_each_other_v4_and_v6(small_lab):
 
 def test_no_route_out_of_the_lab(small_lab):
     master = small_lab.host("master")
-    assert [r for r in master.routes(4) + master.routes(6) if r["dst"] == "default"] == []
+    assert default_routes(master) == []
     with open("/proc/sys/net/ipv4/ip_forward") as f:
         assert f.read().strip() == "0", "forwarding in the root namespace must stay off"
     assert master.run("ping -c1 -W1 192.168.77.200").rc != 0
