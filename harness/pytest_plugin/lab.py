@@ -166,7 +166,9 @@ _REQUIRES_FIXTURE = "_harness_requires"
 def pytest_collection_modifyitems(items):
     """A test marked requires(...) requests the skipping fixture first of all
     its fixtures, so that a module fixture needing the missing capability
-    never runs."""
+    never runs. Function.fixturenames is the item's public list of the
+    fixtures it sets up, in order; marker-driven plugins (time-machine,
+    pytest-freezer) prepend to it the same way."""
     for item in items:
         names = getattr(item, "fixturenames", None)
         if names is not None and item.get_closest_marker("requires") and _REQUIRES_FIXTURE not in names:
