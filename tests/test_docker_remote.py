@@ -5,7 +5,6 @@ supervisord is reached through `docker exec`, as it would be on another machine.
 """
 from __future__ import annotations
 
-
 import pytest
 
 from harness.model.topology import from_dict

@@ -27,7 +27,11 @@ pytestmark = pytest.mark.skipif(shutil.which("dockerd") is None, reason="dockerd
 
 
 def comm(pid: int) -> str:
-    return Path(f"/proc/{pid}/comm").read_text().strip()
+    """The command name of process `pid`; "" when no such process runs."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except FileNotFoundError:
+        return ""
 
 
 @pytest.fixture
