@@ -89,9 +89,9 @@ class Node:
 
     def _inotify_limits(self) -> None:
         """At least INOTIFY_LIMITS on the kernel this host runs on."""
-        for key, minimum in INOTIFY_LIMITS.items():
-            if int(self.host.succeed(shlex.join(["sysctl", "-n", key]))) < minimum:
-                self.host.succeed(shlex.join(["sysctl", "-qw", f"{key}={minimum}"]))
+        self.host.succeed(" && ".join(
+            f"{{ [ \"$(sysctl -n {key})\" -ge {value} ] || sysctl -qw {key}={value}; }}"
+            for key, value in INOTIFY_LIMITS.items()))
 
     def _containerd(self, images: list[str]) -> None:
         h = self.host
