@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness import setups  # noqa: E402
-from harness.setups.recipes import SEED_000_STAND_IN  # noqa: E402
+from harness.setups.recipes import STAND_INS  # noqa: E402
 
 from harness.model import topology  # noqa: E402
 from harness.lab.wait import wait_until  # noqa: E402
@@ -33,7 +33,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 #: what is applied to the fcio-k8s topology (None: its own recipe, the real cluster)
-PEERS = {"real": None, "stand-in": SEED_000_STAND_IN}
+PEERS = {"real": None, "stand-in": STAND_INS["fcio-k8s"]}
 
 
 def haproxy_convergence(events: int, peer: str) -> list[tuple[int, float]]:

@@ -25,32 +25,53 @@ PENDING_WATCH_S = 5
 
 #: TCP listeners each component may have: (process name as the kernel shortens
 #: it, where: "loopback", "node" (the host's cluster address), "any", and port
-#: or None for any port)
+#: or None for any port). Seed 003's "What's listening where", for today's
+#: ports: etcd 2379/2380 (seed 003 listens on all addresses, seeds 000/002 on
+#: loopback), the apiserver's secure 6443 (the insecure 8080 is gone since
+#: 1.20), the controller-manager's 10257 and the scheduler's 10259 (10252 and
+#: 10251 were their insecure ports, gone too), the kubelet's 10250 (cAdvisor's
+#: 4194 is gone since 1.12).
+ETCD = {("etcd", where, port) for where in ("loopback", "node", "any") for port in (2379, 2380)}
 LISTENERS = {
-    "master": {("etcd", "loopback", 2379), ("etcd", "loopback", 2380), ("etcd", "loopback", 2381),
-               ("kube-apiserver", "any", 6443), ("kube-controller", "loopback", 10257),
-               ("kube-scheduler", "loopback", 10259)},
-    # every Kubernetes host of this setup is a node of the cluster
-    "all": {("kubelet", "node", 10250), ("kubelet", "loopback", 10248),
-            ("kube-proxy", "loopback", 10249), ("kube-proxy", "loopback", 10256),
-            # CRI streaming (exec, port-forward) on a random loopback port
-            ("containerd", "loopback", None)},
+    "control plane": {("kube-apiserver", "any", 6443), ("kube-controller", "loopback", 10257),
+                      ("kube-scheduler", "loopback", 10259)},
+    "kubelet": {("kubelet", "node", 10250), ("kubelet", "loopback", 10248),
+                # CRI streaming (exec, port-forward) on a random loopback port
+                ("containerd", "loopback", None)},
+    "kube-proxy": {("kube-proxy", "loopback", 10249), ("kube-proxy", "loopback", 10256)},
 }
+CONTROL_PLANE_ROLES = {"master", "server"}
 
 
 def kubectl(target, *args: str, input: str | None = None) -> str:
     return target.kubernetes.kubectl(*args, input=input)
 
 
-def test_kubectl_cluster_info_on_the_master(target):
-    master = target.kubernetes.master
-    out = master.succeed("kubectl cluster-info")
-    assert re.search(r"control plane is running at https://\S+:6443", out), out
+def control_planes(target):
+    return [plane.host for plane in target.kubernetes.control_planes]
+
+
+def registered_nodes(target) -> dict[str, dict]:
+    return {n["metadata"]["name"]: n
+            for n in json.loads(kubectl(target, "get", "nodes", "-o", "json"))["items"]}
+
+
+def test_kubectl_cluster_info_on_every_control_plane(target):
+    for host in control_planes(target):
+        out = host.succeed("kubectl cluster-info")
+        assert re.search(r"control plane is running at https://\S+:6443", out), f"{host.name}: {out}"
+
+
+def test_cluster_admin_kubeconfig_is_root_only(target):
+    """seed 002: "only root on the kubernetes master may obtain cluster-admin
+    rights by means of this file" (/etc/kubernetes/cluster-admin.kubeconfig)."""
+    for host in control_planes(target):
+        mode = host.succeed("stat -c '%a %U' /etc/kubernetes/cluster-admin.kubeconfig").split()
+        assert mode == ["600", "root"], f"{host.name}: cluster-admin.kubeconfig is {mode}"
 
 
 def test_every_node_is_ready_at_the_pinned_version(target):
-    nodes = json.loads(kubectl(target, "get", "nodes", "-o", "json"))["items"]
-    found = {n["metadata"]["name"]: n for n in nodes}
+    found = registered_nodes(target)
     version = target.kubernetes.versions["kubernetes"]
     for host in target.workers:
         assert host.name in found, f"{host.name} did not register (nodes: {sorted(found)})"
@@ -68,8 +89,9 @@ def test_apiserver_health_endpoints(target, check):
 @pytest.mark.parametrize("component, port", [("kube-controller-manager", 10257),
                                              ("kube-scheduler", 10259)])
 def test_controller_manager_and_scheduler_healthz(target, component, port):
-    out = target.kubernetes.master.succeed(shlex.join(["curl", "-sk", f"https://127.0.0.1:{port}/healthz"]))
-    assert out.strip() == "ok", f"{component}: {out}"
+    for host in control_planes(target):
+        out = host.succeed(shlex.join(["curl", "-sk", f"https://127.0.0.1:{port}/healthz"]))
+        assert out.strip() == "ok", f"{component} on {host.name}: {out}"
 
 
 def _listeners(host) -> list[tuple[str, str, int]]:
@@ -86,8 +108,11 @@ def test_each_role_listens_where_it_should_and_nowhere_else(target):
     """Listeners of the provisioner's engine (docker's embedded resolver) are
     the lab's, not the setup's, and are left out."""
     unexpected = {}
+    nodes = registered_nodes(target)
     for host in target.cluster_hosts:
-        allowed = LISTENERS["all"] | (LISTENERS["master"] if "master" in host.roles else set())
+        plane = bool(set(host.roles) & CONTROL_PLANE_ROLES)
+        allowed = (LISTENERS["kube-proxy"] | (LISTENERS["control plane"] | ETCD if plane else set())
+                   | (LISTENERS["kubelet"] if host.name in nodes else set()))
         node_addresses = {str(a) for fams in host.spec.addresses.values() for a in fams.values()}
         listeners = [entry for entry in _listeners(host)
                      if entry[1].strip("[]") not in host.engine_addresses]
@@ -98,24 +123,25 @@ def test_each_role_listens_where_it_should_and_nowhere_else(target):
             if not ({(process, where, port), (process, where, None)} & allowed
                     or (where == "node" and (process, "any", port) in allowed)):
                 unexpected.setdefault(host.name, []).append(f"{process} on {address}:{port}")
-        if "master" in host.roles:
+        if plane:
             assert any(p == "kube-apiserver" and port == 6443 for p, _, port in listeners), listeners
     assert not unexpected, f"listening where nothing should: {unexpected}"
 
 
 def test_anonymous_requests_are_denied(target):
     """From another host, without credentials: RBAC must refuse."""
-    server = target.kubernetes.control_plane.server
-    client = next(h for h in target.cluster_hosts if "master" not in h.roles)
+    server = target.kubernetes.server
+    client = next(h for h in target.cluster_hosts if h not in control_planes(target))
     code = client.succeed(shlex.join(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}",
                                       f"{server}/api/v1/namespaces"]))
     assert code in ("401", "403"), f"anonymous GET of namespaces answered {code}"
 
 
+@pytest.mark.requires("make-kubeconfig")
 def test_make_kubeconfig_works_from_another_host_for_365_days(target):
-    master = target.kubernetes.master
+    master = target.kubernetes.admin_host
     config = master.succeed("kubernetes-make-kubeconfig")
-    other = next(h for h in target.cluster_hosts if "master" not in h.roles)
+    other = next(h for h in target.cluster_hosts if h not in control_planes(target))
     other.put_file("/root/user.kubeconfig", config, mode=0o600)
     try:
         out = other.succeed("kubectl --kubeconfig /root/user.kubeconfig get nodes -o name")

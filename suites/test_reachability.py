@@ -170,19 +170,57 @@ def test_node_down_withdraws_its_route_within_hold_time_and_it_comes_back(lab, t
           f"restored {time.monotonic() - started:.2f} s after it came back")
 
 
-@pytest.mark.requires("vxlan", "etcd")
-def test_flannel_subnet_leases_are_in_etcd(lab, target):
-    """seed 003: each node's lease under /atomic.io/network/subnets/, keyed
-    like 10.241.60.0-24, naming the node's public IP and its flannel.1 VTEP."""
-    etcd, subnets = target.etcd, target.pod_network.subnets
-    listed = etcd.etcdctl(["get", "--prefix", "--keys-only", "/atomic.io/network/subnets/"])
+LEASES = "/atomic.io/network/subnets/"
+
+
+def flannel_subnet(host) -> str | None:
+    """The subnet flanneld took, as flannel.1 shows it: seed 003's "inet
+    10.241.45.0/32 scope global flannel.1" is lease 10.241.45.0-24."""
+    found = [a["local"] for link in host.links("dev", "flannel.1")
+             for a in link.get("addr_info", []) if a.get("family") == "inet"]
+    return found[0] if found else None
+
+
+def leases(etcd) -> dict[str, dict]:
+    listed = etcd.etcdctl(["get", "--prefix", LEASES])
     assert listed.ok, listed.summary()
-    expected = {f"/atomic.io/network/subnets/{s.network_address}-{s.prefixlen}": node
-                for node, node_subnets in subnets.items() for s in node_subnets}
-    assert set(listed.stdout.split()) == set(expected)
-    for key, node in expected.items():
-        lease = json.loads(etcd.get(key))
-        host = lab.host(node)
-        assert lease["BackendType"] == "vxlan"
-        assert lease["PublicIP"] in {host.address(n) for n in host.spec.addresses}
-        assert lease["BackendData"]["VtepMAC"] == host.succeed("cat /sys/class/net/flannel.1/address").strip()
+    lines = listed.stdout.splitlines()
+    return {key: json.loads(value) for key, value in zip(lines[0::2], lines[1::2])}
+
+
+def assert_lease_matches_host(lease_by_key: dict[str, dict], host) -> None:
+    subnet = flannel_subnet(host)
+    assert subnet, f"{host.name} has no IPv4 address on flannel.1"
+    key = f"{LEASES}{subnet}-24"
+    assert key in lease_by_key, f"{host.name}'s flannel.1 is {subnet}/32 but etcd has no {key}"
+    lease = lease_by_key[key]
+    assert lease["BackendType"] == "vxlan"
+    assert lease["PublicIP"] in {host.address(n) for n in host.spec.addresses}, lease
+    assert lease["BackendData"]["VtepMAC"] == host.succeed("cat /sys/class/net/flannel.1/address").strip()
+
+
+@pytest.mark.requires("vxlan", "etcd", "flannel-config")
+def test_flannel_subnet_leases_are_in_etcd(target):
+    """seed 003: one lease per node running flanneld under
+    /atomic.io/network/subnets/, keyed like 10.241.60.0-24, naming the node's
+    public IP and its flannel.1 VTEP; flannel.1 carries the lease's /32."""
+    hosts = [h for h in target.cluster_hosts if target.pod_network.reaches_pods(h)]
+    found = leases(target.etcd)
+    for host in hosts:
+        assert_lease_matches_host(found, host)
+    assert len(found) == len(hosts), f"{len(found)} leases for {len(hosts)} flanneld hosts: {sorted(found)}"
+
+
+@pytest.mark.requires("vxlan", "etcd", "flannel-config")
+def test_a_deleted_lease_is_taken_again_when_flanneld_restarts(target):
+    """seed 003: "delete the old configuration" (`etcdctl rm
+    /atomic.io/network/subnets/...`) and restart flanneld: it leases a subnet
+    again, and flannel.1 and the lease agree."""
+    etcd, host = target.etcd, target.workers[-1]
+    key = f"{LEASES}{flannel_subnet(host)}-24"
+    deleted = etcd.etcdctl(["del", key])
+    assert deleted.ok and deleted.stdout.strip() == "1", deleted.summary()
+    host.service("flanneld").restart()
+    wait_until(lambda: flannel_subnet(host) and f"{LEASES}{flannel_subnet(host)}-24" in leases(etcd),
+               f"flanneld on {host.name} to lease a subnet again", timeout=30, interval=0.5)
+    assert_lease_matches_host(leases(etcd), host)

@@ -7,11 +7,12 @@ plus the capabilities the parts and the provisioner declare. A suite reads
 marked `@pytest.mark.requires("etcd")` is skipped, with the capability named,
 on a target that lacks it.
 
-On fcio-k8s the target is a real cluster (kube-apiserver, kubelets,
-kube-proxy, flannel, CoreDNS) driven through its API: `target.kubernetes`.
-The other setups' targets still use the harness's stand-ins for the
-Kubernetes components (BIND for CoreDNS, netns pods, the service proxy, the
-flannel routes) on real daemons; both offer the same attributes.
+On fcio-k8s, nixos and centos-hardway the target is a real cluster
+(kube-apiserver, kubelets, kube-proxy, flannel, CoreDNS) driven through its
+API: `target.kubernetes`. The k3s and kubeadm-ha targets still use the
+harness's STAND-INS for the Kubernetes components (BIND for CoreDNS, netns
+pods, the service proxy, the pod network's routes) on real daemons; both
+offer the same attributes.
 """
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ if TYPE_CHECKING:
     from harness.setups.parts.storage.nfs import NfsStorage
     from harness.setups.parts.webgateway import Webgateway
     from harness.setups.parts.workloads.workloads import Workloads
-    from harness.setups.parts.kubernetes.fcio import Cluster
+    from harness.setups.parts.kubernetes.cluster import Cluster
+    from harness.setups.pki import Pki
     from harness.setups.parts.kubernetes.workloads import KubeProxy, KubeWorkloads
 
 
@@ -57,8 +59,12 @@ class Target:
     claim: Callable[..., Any]
     datastore: Datastore
     webgateway: Webgateway
-    #: a real cluster (its API client, kubectl on its master, its versions)
+    #: a real cluster (its API client, kubectl on its control planes, its versions)
     kubernetes: Cluster
+    #: the cluster's certificate authority (harness.setups.parts.kubernetes.cluster_ca)
+    pki: Pki
+    #: the hosts that run a kubelet
+    kubelets: list[Host]
 
     def __init__(self, lab: Lab, capabilities: set[str] | None = None):
         self.lab = lab

@@ -3,10 +3,13 @@ initdb, a pg_hba.conf admitting the server only, postgres in the foreground
 as user postgres under supervisord; provides `target.datastore`."""
 from __future__ import annotations
 
+from harness.setups.parts import declares
+
 from harness.setups.parts.datastore import postgres as pg
 
 
 
+@declares(provides=("datastore",))
 def apply(lab, target) -> None:
     host = lab.with_role("server")[0]
     store = pg.Datastore(host, host.address("srv"))

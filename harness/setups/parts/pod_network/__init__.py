@@ -15,6 +15,8 @@ BIRD runs for real.
 """
 from __future__ import annotations
 
+from harness.setups.parts import declares
+
 import json
 import time
 from dataclasses import dataclass
@@ -46,6 +48,7 @@ class PodNetwork:
         return bool(set(host.roles) & self.reaching_roles)
 
 
+@declares(provides=("pod_network",))
 def host_gw(lab, target, network: str | None = None) -> None:
     """The host-gw data plane: every node routes each other node's pod subnet
     via that node's address on `network` (the first shared one when None)."""
@@ -56,6 +59,7 @@ def host_gw(lab, target, network: str | None = None) -> None:
                    "pod-network", "host-gw")
 
 
+@declares(needs=("etcd",), provides=("pod_network",))
 def flannel_vxlan(lab, target) -> None:
     """flannel's vxlan backend (flannel.py stands in for flanneld): the
     network config and the leases in etcd, the VXLAN devices on the workers."""
@@ -66,6 +70,7 @@ def flannel_vxlan(lab, target) -> None:
                    "pod-network", "vxlan")
 
 
+@declares(provides=("bgp", "pod_network"))
 def calico_bgp(lab, target) -> None:
     """Calico-style BGP with BIRD (stand-in for calico-node's routing)."""
     subnets = node_subnets(lab.topology)

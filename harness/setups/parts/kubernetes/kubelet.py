@@ -1,6 +1,6 @@
-"""The node role (seed 000 kubernetes-node: "run pods that are assigned to
-them by the master ... They automatically register with the master"):
-containerd, kubelet and kube-proxy under the host's supervisord.
+"""Nodes (seed 000 kubernetes-node: "run pods that are assigned to them by
+the master ... They automatically register with the master"): containerd
+and kubelet under the host's supervisord, on the roles a recipe names.
 
 Several kubelets share this machine, so each gets what a kind node has
 (issue and DESIGN: "Real Kubernetes on lab hosts"): the host's own cgroup
@@ -11,8 +11,7 @@ each node's containerd under their exact names (there is no registry), and
 image GC is off (`imageGCHighThresholdPercent: 100`): an image deleted here
 could never be pulled again.
 
-kube-proxy runs in iptables mode and leaves the machine-wide conntrack
-sysctls alone (`maxPerCore: 0`); kubelet, as on any node, sets the kernel
+kubelet, as on any node, sets the kernel
 defaults it wants (vm.overcommit_memory, kernel.panic), which are global.
 So are the inotify limits, raised (never lowered) to kind's figures before
 the first kubelet starts: kubelet, cAdvisor, containerd and its shims each
@@ -23,6 +22,7 @@ many open files" and never registers its node).
 from __future__ import annotations
 
 import shlex
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -31,13 +31,20 @@ import yaml
 from harness import artifacts
 from harness.artifacts import spec
 from harness.lab import templates
+from harness.lab.wait import wait_until
+from harness.model.setups import KUBERNETES_ROLES
+from harness.setups import host_binaries
+from harness.setups.parts import declares
+from harness.setups.parts.kubernetes import api as k8s_api
 from harness.setups.parts.kubernetes import kubeconfig
-from harness.setups.parts.kubernetes.layout import (CNI_CONF_DIR, CONTAINERD_SOCKET, K8S_DIR, PART_DIR,
-                                                    PKI_DIR)
-from harness.setups.parts.kubernetes.pki import Certificate, Pki
+from harness.setups.parts.kubernetes.control_plane import host_addresses
+from harness.setups.parts.kubernetes.layout import (CNI_CONF_DIR, CONTAINERD_SOCKET, K8S_DIR, NODE_COMPONENTS,
+                                                    PART_DIR, cluster_dns_ip)
+from harness.setups.pki import Certificate
 
 if TYPE_CHECKING:
     from harness.lab.host import Host
+    from harness.setups.parts.kubernetes.cluster import Cluster
 
 
 #: image name by the binary it holds: the names the components pull
@@ -46,46 +53,44 @@ SANDBOX_IMAGE = IMAGES["pause"]
 KUBELET_PORT = 10250
 #: kind's known issue "Pod errors due to too many open files"
 INOTIFY_LIMITS = {"fs.inotify.max_user_instances": 512, "fs.inotify.max_user_watches": 524288}
+NO_PODS = ({"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"},)
 
 
-def certificates(host: Host, addresses: list[str]) -> list[Certificate]:
+def import_images(host: Host, refs: list[str]) -> None:
+    """Each image into the host's containerd, under its exact name (no registry)."""
+    for ref in refs:
+        host.succeed(shlex.join(["ctr", "-a", CONTAINERD_SOCKET, "-n", "k8s.io", "images", "import",
+                                 "--no-unpack", str(artifacts.image(ref))]), timeout=300)
+
+
+def certificates(host: Host) -> list[Certificate]:
     return [
-        Certificate(f"kubelet-{host.name}", f"system:node:{host.name}", "client", "system:nodes"),
-        Certificate(f"kubelet-serving-{host.name}", f"system:node:{host.name}", "server",
-                    "system:nodes", hosts=(host.name, *addresses)),
+        Certificate(f"kubelet-client-{host.name}", f"system:node:{host.name}", "client", "system:nodes"),
+        Certificate(f"kubelet-{host.name}", f"system:node:{host.name}", "server",
+                    "system:nodes", hosts=(host.name, *host_addresses(host))),
     ]
-
-
-SHARED_CERTIFICATES = [Certificate("kube-proxy", "system:kube-proxy", "client")]
 
 
 @dataclass
 class Node:
     host: Host
     address: str
-    server: str
+    cluster: Cluster
     cluster_dns: str
-    domain: str
-    pod_cidr: str
-    #: seed 000's frontend "access[es] the cluster network" but runs no pods
+    #: seed 000's master and frontend run no pods
     taints: tuple[dict, ...] = ()
 
-    def install(self, pki: Pki, images: list[str]) -> None:
-        h = self.host
-        h.put_file(f"{PKI_DIR}/ca.pem", pki.ca)
-        for name in (f"kubelet-serving-{h.name}",):
-            h.put_file(f"{PKI_DIR}/kubelet.pem", pki.cert(name))
-            h.put_file(f"{PKI_DIR}/kubelet-key.pem", pki.key(name), mode=0o600)
-        h.put_file(f"{K8S_DIR}/kubelet.kubeconfig", kubeconfig.render(
-            self.server, pki.ca, f"system:node:{h.name}", pki.cert(f"kubelet-{h.name}"),
-            pki.key(f"kubelet-{h.name}")), mode=0o600)
-        h.put_file(f"{K8S_DIR}/kube-proxy.kubeconfig", kubeconfig.render(
-            self.server, pki.ca, "system:kube-proxy", pki.cert("kube-proxy"), pki.key("kube-proxy")),
-            mode=0o600)
+    def install(self, images: list[str]) -> None:
+        h, d = self.host, self.cluster.pki.directory
+        h.put_file(f"{K8S_DIR}/kubelet.kubeconfig", kubeconfig.render_files(
+            self.cluster.server, f"{d}/ca.pem", f"system:node:{h.name}",
+            f"{d}/kubelet-client-{h.name}.pem", f"{d}/kubelet-client-{h.name}-key.pem"), mode=0o600)
+        on_path = NODE_COMPONENTS if h in (p.host for p in self.cluster.control_planes) \
+            else [*NODE_COMPONENTS, "kubectl"]
+        host_binaries.link(h, on_path)
         self._inotify_limits()
         self._containerd(images)
         self._kubelet()
-        self._kube_proxy()
 
     def _inotify_limits(self) -> None:
         """At least INOTIFY_LIMITS on the kernel this host runs on."""
@@ -102,12 +107,10 @@ class Node:
             ["containerd", "--config", "/etc/containerd/config.toml"], autostart=True,
             autorestart=True, startsecs=0)
         h.wait_until_succeeds(f"ctr -a {CONTAINERD_SOCKET} version", timeout=30)
-        for ref in images:
-            h.succeed(shlex.join(["ctr", "-a", CONTAINERD_SOCKET, "-n", "k8s.io", "images", "import",
-                                  "--no-unpack", str(artifacts.image(ref))]), timeout=300)
+        import_images(h, images)
 
     def _kubelet(self) -> None:
-        h = self.host
+        h, d = self.host, self.cluster.pki.directory
         config = {
             "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
             "address": self.address, "port": KUBELET_PORT, "readOnlyPort": 0,
@@ -115,10 +118,10 @@ class Node:
             "cgroupDriver": "cgroupfs", "cgroupRoot": "/",
             "containerRuntimeEndpoint": f"unix://{CONTAINERD_SOCKET}",
             "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True},
-                               "x509": {"clientCAFile": f"{PKI_DIR}/ca.pem"}},
+                               "x509": {"clientCAFile": f"{d}/ca.pem"}},
             "authorization": {"mode": "Webhook"},
-            "tlsCertFile": f"{PKI_DIR}/kubelet.pem", "tlsPrivateKeyFile": f"{PKI_DIR}/kubelet-key.pem",
-            "clusterDomain": self.domain, "clusterDNS": [self.cluster_dns],
+            "tlsCertFile": f"{d}/kubelet-{h.name}.pem", "tlsPrivateKeyFile": f"{d}/kubelet-{h.name}-key.pem",
+            "clusterDomain": self.cluster.domain, "clusterDNS": [self.cluster_dns],
             # pods with dnsPolicy Default (CoreDNS itself) get no resolver: nothing outside the lab
             "resolvConf": "",
             "failSwapOn": False, "failCgroupV1": False,
@@ -135,19 +138,31 @@ class Node:
             f"--kubeconfig={K8S_DIR}/kubelet.kubeconfig", f"--node-ip={self.address}",
             f"--hostname-override={h.name}"], autostart=True, autorestart=True, startsecs=0)
 
-    def _kube_proxy(self) -> None:
-        h = self.host
-        config = {
-            "apiVersion": "kubeproxy.config.k8s.io/v1alpha1", "kind": "KubeProxyConfiguration",
-            "mode": "iptables", "clusterCIDR": self.pod_cidr, "hostnameOverride": h.name,
-            "bindAddress": self.address,
-            "clientConnection": {"kubeconfig": f"{K8S_DIR}/kube-proxy.kubeconfig"},
-            "metricsBindAddress": "127.0.0.1:10249", "healthzBindAddress": "127.0.0.1:10256",
-            # the machine's conntrack table size is not a lab's to change
-            "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s",
-                          "tcpCloseWaitTimeout": "0s"},
-        }
-        h.put_file(f"{K8S_DIR}/kube-proxy.yaml", yaml.safe_dump(config, sort_keys=False))
-        h.service("kube-proxy").define([
-            str(artifacts.binary("kube-proxy")), f"--config={K8S_DIR}/kube-proxy.yaml"],
-            autostart=True, autorestart=True, startsecs=0)
+
+@declares(needs=("pki", "kubernetes"), provides=("kubelets",))
+def apply(lab, target, roles=KUBERNETES_ROLES, no_pods=frozenset(), network: str | None = None) -> None:
+    """containerd and kubelet on every host with one of `roles`, registering
+    itself; hosts with one of `no_pods` register with a NoSchedule taint.
+    Each node's credentials come the recipe's way (target.pki.provision:
+    put there, or joined with the CA daemon's token)."""
+    cluster = target.kubernetes
+    hosts = [h for h in lab.hosts.values() if set(h.roles) & roles]
+    dns = cluster_dns_ip(cluster.service_cidr)
+    family = "ipv4" if "ipv4" in lab.topology.families else "ipv6"
+    #: images a node's pods run: the sandbox and the workloads' server (CoreDNS brings its own)
+    images = [IMAGES["pause"], IMAGES["agnhost"]]
+
+    def install(host):
+        cluster.pki.provision(host, certificates(host))
+        schedulable = not set(host.roles) & no_pods
+        Node(host, host.address(network, family), cluster, dns, () if schedulable else NO_PODS
+             ).install(images if schedulable else images[:1])
+
+    with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+        list(pool.map(install, hosts))
+    names = [h.name for h in hosts]
+    # Ready comes with the pod network (a CNI config), which a later part installs
+    wait_until(lambda: k8s_api.nodes_registered(cluster.api, names),
+               f"nodes {' '.join(names)} to register", timeout=180, interval=0.5)
+    cluster.kubelets = hosts
+    target.provide("kubelets", hosts)
