@@ -34,7 +34,9 @@ PENDING_WATCH_S = 5
 ETCD = {("etcd", where, port) for where in ("loopback", "node", "any") for port in (2379, 2380)}
 LISTENERS = {
     "control plane": {("kube-apiserver", "any", 6443), ("kube-controller", "loopback", 10257),
-                      ("kube-scheduler", "loopback", 10259)},
+                      ("kube-scheduler", "loopback", 10259),
+                      # seed 002's easyCerts: "a certificate authority (CA) daemon (cfssl)"
+                      ("cfssl", "node", 8888)},
     "kubelet": {("kubelet", "node", 10250), ("kubelet", "loopback", 10248),
                 # CRI streaming (exec, port-forward) on a random loopback port
                 ("containerd", "loopback", None)},

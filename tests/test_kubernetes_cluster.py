@@ -2,6 +2,7 @@
 says a person checks it, and removed without a trace: every process,
 container (they live in the hosts' cgroups, in none of their namespaces),
 mount, cgroup and namespace."""
+import json
 import os
 import re
 import signal
@@ -16,7 +17,7 @@ from harness import setups
 from harness import results
 from harness.artifacts import spec
 from harness.results import diagnostics
-from harness.setups.parts.kubernetes import node
+from harness.setups.parts.kubernetes import kubelet
 from harness.model import topology
 from provisioners import host_cgroups
 from tests.conftest import assert_no_trace, lab_footprint, pids_alive, refused, tunnel_threads
@@ -45,7 +46,7 @@ def test_up_apply_nodes_ready_dns_answers_down_leaves_nothing(netns, tmp_path):
         dig = harness("exec", lab_id, "frontend", "--", "dig", "+short",
                       "kubernetes.default.svc.cluster.local")
         assert dig.stdout.split() == ["10.0.0.1"], dig.stdout + dig.stderr
-        for key, minimum in node.INOTIFY_LIMITS.items():  # the kernel's 128 lasts two clusters
+        for key, minimum in kubelet.INOTIFY_LIMITS.items():  # the kernel's 128 lasts two clusters
             assert int(Path("/proc/sys", *key.split(".")).read_text()) >= minimum, key
         containers = host_cgroups.pids_in([d / "kubepods" for d in host_cgroups.lab_dirs(lab_id)])
         assert containers, "CoreDNS runs in containers under the nodes' kubepods cgroups"
@@ -68,6 +69,60 @@ def test_up_apply_nodes_ready_dns_answers_down_leaves_nothing(netns, tmp_path):
             assert versions[component] == f"Kubernetes {spec.binary_version('kubelet')}", versions
         assert "3.6.4" in versions["etcd"] and "0.28.10" in versions["flanneld"], versions
         assert versions["containerd"].startswith("containerd "), versions
+    finally:
+        down = harness("down", lab_id)
+    assert down.returncode == 0, down.stderr
+    assert_no_trace(netns, lab_id, footprint["inodes"])
+    assert pids_alive(sorted(containers)) == [], "containers outlived the lab"
+
+
+def kubectl_nodes(lab_id: str, host: str) -> dict[str, list[str]]:
+    nodes = harness("exec", lab_id, host, "--", "kubectl", "get", "nodes", "-o", "wide")
+    assert nodes.returncode == 0, nodes.stderr
+    return {line.split()[0]: line.split() for line in nodes.stdout.splitlines()[1:]}
+
+
+def nixos_checks(lab_id: str) -> None:
+    """seed 002: the node's certificates, issued by easyCerts' CA daemon."""
+    listed = harness("exec", lab_id, "node1", "--", "ls", "/var/lib/kubernetes/secrets/")
+    assert {"ca.pem", "kubelet-client-node1.pem", "kubelet-node1.pem", "kube-proxy.pem",
+            "flannel.pem", "apitoken.secret"} <= set(listed.stdout.split()), listed.stdout
+
+
+def centos_checks(lab_id: str) -> None:
+    """seed 003: flannel's config in etcd, written with etcdctl, and one
+    lease per worker under /atomic.io/network/subnets/ (today's etcdctl: v3)."""
+    config = harness("exec", lab_id, "master", "--", "etcdctl", "get", "--print-value-only",
+                     "/atomic.io/network/config")
+    assert json.loads(config.stdout) == {"Network": "10.241.0.0/16", "SubnetLen": 24,
+                                         "Backend": {"Type": "vxlan", "VNI": 1}}, config.stderr
+    keys = harness("exec", lab_id, "master", "--", "etcdctl", "get", "--prefix", "--keys-only",
+                   "/atomic.io/network/subnets/")
+    leases = keys.stdout.split()
+    assert len(leases) == 2 and all(re.fullmatch(r"/atomic\.io/network/subnets/10\.241\.\d+\.0-24", k)
+                                    for k in leases), keys.stdout
+
+
+@pytest.mark.parametrize("setup, workers, no_kubelet, checks", [
+    ("nixos", ["node1"], ["master"], nixos_checks),
+    ("centos-hardway", ["worker1", "worker2"], ["master"], centos_checks),
+])
+def test_seed_002_and_003_up_apply_ready_down_leaves_nothing(netns, setup, workers, no_kubelet, checks):
+    up = harness("up", str(ROOT / "fixtures" / "topologies" / f"{setup}.yaml"), "--apply")
+    assert up.returncode == 0, up.stderr[-3000:]
+    lab_id = re.search(r"lab (\S+) is up", up.stdout).group(1)
+    footprint = lab_footprint(netns, lab_id)
+    try:
+        rows = kubectl_nodes(lab_id, "master")
+        assert sorted(rows) == sorted(workers), rows
+        for name in workers:
+            assert rows[name][1] == "Ready" and rows[name][4] == spec.binary_version("kubelet"), rows
+        for name in no_kubelet:  # seed 002's and 003's master run no kubelet
+            kubelet_port = harness("exec", lab_id, name, "--", "ss", "-Htln", "sport = :10250")
+            assert kubelet_port.returncode == 0 and kubelet_port.stdout == "", kubelet_port.stdout
+        checks(lab_id)
+        containers = host_cgroups.pids_in([d / "kubepods" for d in host_cgroups.lab_dirs(lab_id)])
+        assert containers, "CoreDNS runs in containers under the workers' kubepods cgroups"
     finally:
         down = harness("down", lab_id)
     assert down.returncode == 0, down.stderr
