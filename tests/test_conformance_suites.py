@@ -20,8 +20,11 @@ DOCUMENTED = {
     # seed 000 on real components (harness artifacts build makes them)
     "fcio-k8s": {"k8s-api", "dns", "workloads", "haproxy", "service-proxy", "pod-network", "vxlan"},
     "k3s": {"dns", "haproxy", "host-gw", "nfs", "webgateway", "datastore", "service-proxy"},
-    "nixos": {"dns", "workloads"},
-    "centos-hardway": {"etcd", "vxlan", "flannel-config", "service-proxy"},
+    # seeds 002 and 003 on real components
+    "nixos": {"k8s-api", "easycerts", "etcd", "dns", "workloads", "service-proxy", "pod-network",
+              "vxlan"},
+    "centos-hardway": {"k8s-api", "etcd", "dns", "workloads", "service-proxy", "pod-network", "vxlan",
+                       "flannel-config"},
     "kubeadm-ha": {"etcd", "etcd-quorum", "bgp", "ipv6"},
 }
 
