@@ -96,10 +96,21 @@ def cmd_exec(args) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise CliError("exec needs a command after --")
-    result = host.exec(command, timeout=None)
+    result = host.exec(command, input=piped_stdin(), timeout=None)
     sys.stdout.write(result.stdout)
     sys.stderr.write(result.stderr)
     return result.rc
+
+
+def piped_stdin():
+    """What `harness exec` gives the command as stdin, as `docker exec -i`
+    and `kubectl exec -i` do: what is piped or redirected into it, read as it
+    comes. None (an empty stdin) for a terminal, whose typing is `harness
+    shell`'s, and where there is no stdin at all: started with fd 0 closed,
+    Python sets sys.stdin to None, and fd 0 may since be a file it opened."""
+    if sys.stdin is None or os.isatty(0):
+        return None
+    return open(0, "rb", buffering=0, closefd=False)
 
 
 def cmd_shell(args) -> int:
