@@ -2,6 +2,7 @@
 import hashlib
 import os
 import re
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -28,6 +29,7 @@ def test_up_status_exec_down(netns):
     lab_id = re.search(r"lab (\S+) is up", up.stdout).group(1)
     try:
         assert f"harness shell {lab_id} master" in up.stdout
+        assert "ssh -F" not in up.stdout, "no sshd without --ssh"
         assert "namespaces for 2 hosts" in up.stderr, "each step shows progress"
         status = harness("status", lab_id).stdout
         assert lab_id in status and "detached" in status and "192.168.77.10" in status
@@ -44,6 +46,24 @@ def test_up_status_exec_down(netns):
         harness("down", lab_id)
     assert_no_trace(netns, lab_id, footprint["inodes"])
     assert harness("status", lab_id, check=False).returncode == 2
+
+
+def test_up_with_ssh_prints_the_ssh_command_that_reaches_each_host(netns):
+    up = harness("up", str(TWO_HOSTS), "--ssh")
+    lab_id = re.search(r"lab (\S+) is up", up.stdout).group(1)
+    try:
+        for host in ("master", "node1"):
+            [line] = re.findall(rf"ssh -F \S+ {host}\b", up.stdout)
+            ssh, *args = shlex.split(line)
+            # as printed, with no prompt to answer: it fails rather than asks
+            reached = subprocess.run([ssh, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", *args,
+                                      "hostname"], capture_output=True, text=True, timeout=60,
+                                     stdin=subprocess.DEVNULL)
+            assert (reached.returncode, reached.stdout) == (0, f"{host}\n"), reached.stderr
+    finally:
+        footprint = lab_footprint(netns, lab_id)
+        harness("down", lab_id)
+    assert_no_trace(netns, lab_id, footprint["inodes"])
 
 
 @pytest.fixture(scope="module", params=["netns", "docker", "podman"])
