@@ -30,13 +30,21 @@ class SshAccess:
     def ssh_proxy_argv(self) -> list[str]:
         raise NotImplementedError
 
-    def ssh_testinfra(self, backend: str = "ssh"):
-        """A testinfra Host reaching this host through its sshd (backend ssh or paramiko)."""
-        import testinfra
+    def ssh_config(self) -> Path:
+        """The lab's ssh config, which names this host if it runs sshd."""
         config = self.provisioner.ssh_dir(self.lab_id) / "config"
         if not config.exists() or f"Host {self.name}\n" not in config.read_text():
             raise LookupError(f"host {self.name} has no sshd (use `ssh: true` or --ssh)")
-        return testinfra.get_host(f"{backend}://{self.name}", ssh_config=str(config))
+        return config
+
+    def ssh_argv(self) -> list[str]:
+        """The ssh command line that reaches this host from this machine."""
+        return ["ssh", "-F", str(self.ssh_config()), self.name]
+
+    def ssh_testinfra(self, backend: str = "ssh"):
+        """A testinfra Host reaching this host through its sshd (backend ssh or paramiko)."""
+        import testinfra
+        return testinfra.get_host(f"{backend}://{self.name}", ssh_config=str(self.ssh_config()))
 
 
 def wanted(topology: Topology, ssh: bool) -> list[str]:

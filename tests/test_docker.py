@@ -7,10 +7,12 @@ again against podman's docker-compatible socket (its own `provisioner`).
 """
 from __future__ import annotations
 
+import http.client
 import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -168,6 +170,32 @@ def test_command_timeout_kills_the_command(lab):
     result = lab.host("server").run("sleep 30", timeout=2)
     assert result.rc == 124 and "killed after 2s" in result.stderr
     assert "sleep 30" not in lab.host("server").succeed("ps -eo args")
+
+
+@pytest.fixture
+def late_response_parsing(monkeypatch):
+    """The HTTP client parses each response 0.3 s late, so that what the
+    engine sends right after the headers has arrived by then: an exec's first
+    output frames come in the same read as its `101 UPGRADED` headers."""
+    begin = http.client.HTTPResponse.begin
+
+    def late_begin(response):
+        time.sleep(0.3)
+        return begin(response)
+    monkeypatch.setattr(http.client.HTTPResponse, "begin", late_begin)
+
+
+def test_exec_output_that_came_with_the_response_headers_is_kept(lab, late_response_parsing):
+    """docker/docker-py#3332: frames read from the raw socket beneath the
+    reader that parsed the headers lose what that reader had buffered."""
+    host = lab.host("server")
+    for _ in range(3):
+        result = host.run("echo out; echo err >&2")
+        assert (result.rc, result.stdout, result.stderr) == (0, "out\n", "err\n")
+    # more than the reader's buffer holds: frames that span its refills
+    lines = host.succeed("seq 1 100000").splitlines()
+    assert lines == [str(i) for i in range(1, 100001)]
+    assert host.run("cat", input=b"x" * 300000).stdout == "x" * 300000
 
 
 def test_list_finds_the_lab_by_label(provisioner, lab):

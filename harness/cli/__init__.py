@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 
 from rich.table import Table
 from rich.text import Text
 
 import provisioners
+from provisioners import lab_ssh
 from provisioners.base import StuckLab, Unsupported
 from harness.cli import artifacts, doctor, image
 from harness.cli.output import CliError, err, out
@@ -51,11 +53,18 @@ def cmd_up(args) -> int:
         raise
     out.print(Text.assemble("lab ", (lab.id, "bold"),
                             f" is up ({topo.name}, {prov.name}, {len(lab.hosts)} hosts)"))
-    table = Table("host", "roles", "addresses", "reach it with")
+    ssh_hosts = lab_ssh.wanted(topo, args.ssh)  # --ssh, or `ssh: true` in the topology
+    reach = {host.name: [shlex.join(["harness", "shell", lab.id, host.name])]
+             + ([shlex.join(host.ssh_argv())] if host.name in ssh_hosts else [])
+             for host in lab.hosts.values()}
+    table = Table("host", "roles")
+    # addresses and commands to copy are folded, never cut short; commands get their width
+    table.add_column("addresses", overflow="fold")
+    table.add_column("reach it with", overflow="fold",
+                     min_width=max(len(line) for lines in reach.values() for line in lines))
     for host in lab.hosts.values():
         addrs = " ".join(str(a) for fams in host.spec.addresses.values() for a in fams.values())
-        table.add_row(host.name, ",".join(host.roles) or "-", addrs,
-                      f"harness shell {lab.id} {host.name}")
+        table.add_row(host.name, ",".join(host.roles) or "-", addrs, "\n".join(reach[host.name]))
     out.print(table)
     out.print(f"remove it with: harness down {lab.id}")
     return 0
@@ -96,10 +105,21 @@ def cmd_exec(args) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise CliError("exec needs a command after --")
-    result = host.exec(command, timeout=None)
+    result = host.exec(command, input=piped_stdin(), timeout=None)
     sys.stdout.write(result.stdout)
     sys.stderr.write(result.stderr)
     return result.rc
+
+
+def piped_stdin():
+    """What `harness exec` gives the command as stdin, as `docker exec -i`
+    and `kubectl exec -i` do: what is piped or redirected into it, read as it
+    comes. None (an empty stdin) for a terminal, whose typing is `harness
+    shell`'s, and where there is no stdin at all: started with fd 0 closed,
+    Python sets sys.stdin to None, and fd 0 may since be a file it opened."""
+    if sys.stdin is None or os.isatty(0):
+        return None
+    return open(0, "rb", buffering=0, closefd=False)
 
 
 def cmd_shell(args) -> int:

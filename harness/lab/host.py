@@ -12,7 +12,7 @@ import socket
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from harness.lab.wait import wait_until
 
@@ -66,9 +66,11 @@ class Host(ABC):
 
     # -- what a provisioner provides ---------------------------------------
     @abstractmethod
-    def exec(self, argv: list[str], input: bytes | None = None,
+    def exec(self, argv: list[str], input: bytes | BinaryIO | None = None,
              timeout: float | None = 60) -> CommandResult:
-        """Run argv on the host and wait for it."""
+        """Run argv on the host and wait for it. `input` is its stdin: bytes,
+        or a binary file with a descriptor, passed on as it is read (a pipe
+        into `harness exec`); None gives it an empty stdin."""
 
     @abstractmethod
     def shell_argv(self) -> list[str]:
