@@ -9,6 +9,8 @@ which shipped CoreDNS 1.8, the last line that answers wildcard queries
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from harness.lab import resolver, templates
 from harness.lab.wait import wait_until
 from harness.setups.parts import declares
@@ -77,8 +79,8 @@ def apply(lab, target) -> None:
     line = lab.topology.options.get("coredns", "1.8")
     image = IMAGES[LINES[line]]
     address = cluster_dns_ip(cluster.service_cidr)
-    for host in cluster.kubelets:
-        import_images(host, [image])
+    with ThreadPoolExecutor(max_workers=len(cluster.kubelets)) as pool:
+        list(pool.map(lambda host: import_images(host, [image]), cluster.kubelets))
     cluster.apply(manifests(image, address, cluster.domain))
     wait_until(lambda: k8s_api.rolled_out(cluster.api, NAMESPACE, "coredns"),
                f"deployment {NAMESPACE}/coredns ({image}) to roll out", timeout=180, interval=0.5)
