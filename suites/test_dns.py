@@ -76,7 +76,7 @@ def wildcard_follows(target, app, host, replicas: int) -> None:
         if replicas and seen == ("NXDOMAIN", []):
             raise WildcardNotAnswered(f"{name} on {host.name}: NXDOMAIN while the service has "
                                       f"the pods {want[1]}") from timeout
-        raise
+        assert seen == want, f"{name} on {host.name} is {seen} {timeout.timeout:g}s after the scale to {replicas}"
 
 
 @pytest.mark.parametrize("replicas", [0, 1, 3, 5])

@@ -1,0 +1,96 @@
+"""A pytest plugin that breaks a lab the way a cluster breaks, for
+tests/test_false_greens.py: loaded into a suites run (`-p tests.breakers`),
+it applies $HARNESS_BREAK to the target once the setup is applied and
+before any test, so the suites meet a cluster broken in that one way.
+
+Each break works on the running daemons (config and restart, firewall
+rules, certificates), never on the harness's own objects: the suites must see
+it from outside, as they would see it on a customer's cluster."""
+from __future__ import annotations
+
+import os
+import shlex
+
+import pytest
+
+
+BREAKS = {}
+
+
+def breaks(name: str):
+    def register(function):
+        BREAKS[name] = function
+        return function
+    return register
+
+
+def bind_zone_over(target, name: str, options: str, zone_text: str | None) -> None:
+    """A zone of its own for `name` in the BIND stand-in, which then answers
+    every query for `name` and below from it, and named restarted."""
+    from harness.setups.parts.dns.zone import NAMED_CONF, NAMED_DIR
+    host = target.dns.host
+    path = f"{NAMED_DIR}/broken-{name}.zone"
+    if zone_text is not None:
+        host.put_file(path, zone_text)
+    conf = host.get_file(NAMED_CONF).decode()
+    host.put_file(NAMED_CONF, conf + f'zone "{name}" {{ type primary; file "{path}"; {options} }};\n')
+    host.service("named").restart()
+    host.service("named").wait_for_state("RUNNING", 15)
+
+
+EMPTY_ZONE = "$TTL 1\n@ SOA ns. hostmaster. 1 1 1 1 1\n@ NS ns.\n"
+DNS_SUITE_NAME = "dns-suite.default.svc.cluster.local"
+
+
+@breaks("dns-servfail")
+def dns_servfail(target):
+    """The DNS suite's service name (and its wildcard) answered SERVFAIL: a
+    zone whose file cannot be loaded."""
+    bind_zone_over(target, DNS_SUITE_NAME, "", None)
+
+
+@breaks("dns-refused")
+def dns_refused(target):
+    """The DNS suite's service name answered REFUSED."""
+    bind_zone_over(target, DNS_SUITE_NAME, "allow-query { none; };", EMPTY_ZONE)
+
+
+@breaks("dns-no-wildcard")
+def dns_no_wildcard(target):
+    """The DNS suite's service is served from a zone without its records:
+    NXDOMAIN for its wildcard, whatever pods it has (as CoreDNS >= 1.9)."""
+    bind_zone_over(target, DNS_SUITE_NAME, "", EMPTY_ZONE)
+
+
+@breaks("frontend-cannot-reach-pods")
+def frontend_cannot_reach_pods(target):
+    """The frontend's packets to the pod network are rejected: HAProxy sees
+    no pod UP, nothing it forwards arrives."""
+    host = target.frontend.host
+    for cidr in target.lab.topology.pod_cidrs:
+        tool = "iptables" if cidr.version == 4 else "ip6tables"
+        host.succeed(shlex.join([tool, "-I", "OUTPUT", "-d", str(cidr), "-j", "REJECT"]))
+
+
+@breaks("etcd-no-client-cert-auth")
+def etcd_no_client_cert_auth(target):
+    """Every etcd member restarted with client certificate auth off: TLS
+    still, but any client is answered."""
+    etcd = target.etcd
+    for name, member in etcd.members.items():
+        env = dict(etcd._environment(member, "existing"), ETCD_CLIENT_CERT_AUTH="false")
+        del env["ETCD_TRUSTED_CA_FILE"]  # with a client CA, etcd verifies client certificates anyway
+        member.host.service("etcd").define("etcd", environment=env, autostart=True)
+        member.host.service("etcd").wait_for_state("RUNNING", 15)
+    etcd.wait_healthy()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def broken_target(target):
+    name = os.environ.get("HARNESS_BREAK")
+    if name:
+        BREAKS[name](target)
+        print(f"tests.breakers: broke the lab: {name}")
+    return target
+
+
