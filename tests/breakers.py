@@ -85,6 +85,40 @@ def etcd_no_client_cert_auth(target):
     etcd.wait_healthy()
 
 
+def reload_nginx(host) -> None:
+    """Reload nginx with what is on disk now, and wait until its old workers
+    (which still hold the old sockets and certificate) are gone."""
+    from harness.setups.parts.webgateway.nginx import CONFIG_PATH
+    host.succeed(shlex.join(["nginx", "-t", "-q", "-c", CONFIG_PATH]))
+    master = host.succeed("cat /run/nginx.pid").strip()
+    old_workers = host.succeed(shlex.join(["pgrep", "-P", master])).split()
+    host.succeed(shlex.join(["nginx", "-s", "reload", "-c", CONFIG_PATH]))
+    host.wait_until_succeeds(" && ".join(f"! test -e /proc/{pid}" for pid in old_workers), 10)
+
+
+@breaks("nginx-other-certificate")
+def nginx_other_certificate(target):
+    """nginx serves a certificate for the vhost from another CA (chain and
+    key on disk replaced, nginx reloaded)."""
+    from harness.setups.pki import CertificateAuthority
+    from harness.setups.parts.webgateway.nginx import CERT, KEY
+    gw = target.webgateway
+    other = CertificateAuthority("someone else's CA")
+    cert, key = other.issue(gw.vhost, dns_names=[gw.vhost])
+    gw.host.put_file(KEY, key, mode=0o600)
+    gw.host.put_file(CERT, cert + other.cert_pem)
+    reload_nginx(gw.host)
+
+
+@breaks("nginx-first-address-only")
+def nginx_first_address_only(target):
+    """nginx listens on the first public address only (its IPv4 one)."""
+    from harness.setups.parts.webgateway import nginx
+    gw = target.webgateway
+    gw.host.put_file(nginx.CONFIG_PATH, nginx.config(gw.vhost, gw.addresses[:1]))
+    reload_nginx(gw.host)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def broken_target(target):
     name = os.environ.get("HARNESS_BREAK")
