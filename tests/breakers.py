@@ -119,6 +119,21 @@ def nginx_first_address_only(target):
     reload_nginx(gw.host)
 
 
+@breaks("kubelet-master-stopped")
+def kubelet_master_stopped(target):
+    """The master's kubelet is stopped; once the node controller has marked
+    the master's Node NotReady, the suites run."""
+    import json
+    from harness.lab.wait import wait_until
+    master = target.kubernetes.master
+    master.service("kubelet").stop()
+
+    def ready() -> str:
+        node = json.loads(target.kubernetes.kubectl("get", "node", master.name, "-o", "json"))
+        return {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"]
+    wait_until(lambda: ready() != "True", f"Node {master.name} NotReady", 120, 1)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def broken_target(target):
     name = os.environ.get("HARNESS_BREAK")
