@@ -141,7 +141,10 @@ def test_router_learns_every_pod_block_with_its_node_as_next_hop(target):
     """seed 004: BGP to the upstream router from the private ASN, with
     keepOriginalNextHop: the router's next hop for a block is its node."""
     bgp = target.bgp
-    assert bgp.kernel_routes(bgp.router) == bgp.expected_router_routes()
+    routes, expected = bgp.kernel_routes(bgp.router), bgp.expected_router_routes()
+    lacking = sorted({node for node, blocks in bgp.blocks.items() for b in blocks if b not in routes})
+    assert routes == expected, (f"the router lacks the pod blocks of {lacking}: it routes {routes}, "
+                                f"expected {expected}")
     paths = bgp.as_paths(bgp.router)
     for block in bgp.expected_router_routes():
         assert paths.get(block), f"router has no BGP route for {block}"

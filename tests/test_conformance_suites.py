@@ -55,7 +55,9 @@ STRUCTURAL = {
 #: expected failures per setup: test id -> what it must have raised
 PORT_CHANGE = ("test_changed_pod_port_is_picked_up",
                r"PortNotPickedUp: the pods answer on port 8081 .* HAProxy still sends them to port 8080")
-XFAILS = {"fcio-k8s": dict([PORT_CHANGE]), "k3s": dict([PORT_CHANGE])}
+XFAILS = {"fcio-k8s": dict([PORT_CHANGE]), "k3s": dict([PORT_CHANGE]),
+          "kubeadm-ha": {"test_seed_004_control_plane_rejoins_while_its_old_member_is_listed":
+                         r"RejoinHangs: cp3 did not rejoin: etcd still lists member [0-9a-f]+ on https://"}}
 
 
 def run_suites(suites: str, topology: str, provisioner: str, tmp_path: Path):
@@ -163,6 +165,6 @@ def test_wildcard_promise_fails_plainly_on_current_coredns(tmp_path):
     assert sorted(xfailed) == [f"test_wildcard_returns_exactly_the_pod_set[{n}]" for n in (0, 1, 3, 5)], tail
     for reason in xfailed.values():
         assert "CoreDNS v1.12" in reason and re.search(
-            r"raised: WildcardNotAnswered: \*\.dns-suite\.default\.svc\.cluster\.local on \w+: "
+            r"raised: (suites\.test_dns\.)?WildcardNotAnswered: \*\.dns-suite\.default\.svc\.cluster\.local on \w+: "
             r"NXDOMAIN while the service has the pods \['", reason), reason
     assert {t["outcome"] for t in tests} <= {"passed", "xfailed", "skipped"}, tail
