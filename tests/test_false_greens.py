@@ -39,6 +39,10 @@ CASES = [
     ("nginx-first-address-only", "k3s", "suites/test_webgateway.py",
      "test_every_public_address_serves_the_vhost_a_certificate_of_the_ca",
      r"TLS on 2001:db8:2::[0-9a-f]+: .*(Connection refused|connect:errno=111)"),
+    ("cluster-network-open", "k3s", "suites/test_reachability.py",
+     "test_host_reaches_pods_only_on_the_cluster_network[vm01]",
+     r"host:vm01 \(routed via agent1\) reached <Pod reach/a on agent1 [\d.]+> at http://[\d.:]+/ but the "
+     r"cluster network must be closed to it"),
     ("kubelet-master-stopped", "fcio-k8s", "suites/test_health.py",
      "test_every_node_is_ready_at_the_pinned_version", r"AssertionError: master is not Ready: .*NodeStatusUnknown"),
 ]

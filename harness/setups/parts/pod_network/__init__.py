@@ -16,6 +16,7 @@ BIRD runs for real.
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from dataclasses import dataclass
 
@@ -82,11 +83,25 @@ def apply_host_gw(lab, subnets, network: str | None) -> None:
     for host in lab.hosts.values():
         if not set(host.roles) & KUBERNETES_ROLES:
             continue
-        commands = [FORWARDING, *masquerade(lab.topology)] if host.name in subnets else []
+        commands = [FORWARDING, *masquerade(lab.topology), *closed_to_outsiders(lab.topology)] \
+            if host.name in subnets else []
         commands += [r.command() for r in
                      flannel.host_gw_routes(lab.topology, subnets, host.name, network)]
         if commands:
             host.succeed(" && ".join(commands))
+
+
+def closed_to_outsiders(topology) -> list[str]:
+    """Seed 001: "non-Kubernetes VMs can not access the cluster network
+    directly", even with a route to it: what a node forwards to the pod
+    network from a host without a Kubernetes role is dropped (the platform's
+    filter, applied where the lab forwards)."""
+    return [shlex.join(["iptables" if cidr.version == 4 else "ip6tables", "-A", "FORWARD",
+                        "-s", str(address), "-d", str(cidr), "-j", "DROP"])
+            for cidr in topology.pod_cidrs
+            for host in topology.hosts.values() if not set(host.roles) & KUBERNETES_ROLES
+            for by_family in host.addresses.values() for address in by_family.values()
+            if address.version == cidr.version]
 
 
 def masquerade(topology) -> list[str]:
