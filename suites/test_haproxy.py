@@ -32,13 +32,19 @@ def frontend(target):
 
 
 @pytest.fixture(scope="module")
-def binds(frontend):
-    """One bind per address family the frontend host has (its first address of each)."""
+def binds(target, frontend):
+    """One bind per address family on the frontend's public network, as
+    seed 000's example binds the external IPv4 and IPv6 addresses: a network
+    of the frontend no other Kubernetes host is on (the first network only
+    where the frontend has no such one)."""
+    host = frontend.host
+    others = {n for h in target.cluster_hosts if h is not host for n in h.spec.addresses}
+    public = [n for n in host.spec.addresses if n not in others] or list(host.spec.addresses)[:1]
     out = {}
     for family in ("ipv4", "ipv6"):
-        for net in frontend.host.spec.addresses:
+        for net in public:
             try:
-                ip = frontend.host.address(net, family)
+                ip = host.address(net, family)
             except LookupError:
                 continue
             out[family] = f"{bracketed(ip)}:{LISTEN_PORT}"
