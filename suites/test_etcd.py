@@ -7,6 +7,7 @@ first need to remove it from the etcd cluster and then the join works."
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import shlex
@@ -32,10 +33,22 @@ def test_every_member_is_healthy_from_each_member(etcd):
 
 
 @pytest.mark.requires("flannel-config")
-def test_flannel_network_config_is_stored_as_seed_003_says(etcd):
+def test_flannel_network_config_is_stored_as_seed_003_says(etcd, target):
+    """The config seed 003 writes, and the data plane that follows it: each
+    worker's flannel.1 is a VXLAN device of that VNI, addressed inside that
+    network with a subnet of that length (as the kernel reports it)."""
     config = json.loads(etcd.get("/atomic.io/network/config"))
     assert config == {"Network": "10.241.0.0/16", "SubnetLen": 24,
                       "Backend": {"Type": "vxlan", "VNI": 1}}
+    network = ipaddress.ip_network(config["Network"])
+    for worker in target.workers:
+        [link] = json.loads(worker.succeed("ip -d -j addr show flannel.1"))
+        assert link["linkinfo"]["info_kind"] == "vxlan", link
+        assert link["linkinfo"]["info_data"]["id"] == config["Backend"]["VNI"], link
+        [v4] = [a for a in link["addr_info"] if a["family"] == "inet"]
+        subnet = ipaddress.ip_network(f"{v4['local']}/{config['SubnetLen']}", strict=False)
+        assert subnet.subnet_of(network) and ipaddress.ip_address(v4["local"]) == subnet.network_address, \
+            f"{worker.name}: flannel.1 has {v4['local']}, not a /{config['SubnetLen']} of {network}"
 
 
 def start_again(etcd, record_property, figure: str, *names: str) -> None:
