@@ -20,15 +20,12 @@ def test_host_reaches_host(lab, link):
 
 def test_names_resolve(lab, host_name):
     """Every host's name resolves, on each host, to addresses that host really
-    has on its links (as its kernel lists them), and the name reaches it."""
+    has on its links (as its kernel lists them)."""
     host = lab.host(host_name)
     for other in lab.hosts.values():
         seen = set(host.succeed(f"getent ahosts {shlex.quote(other.name)} | awk '{{print $1}}'").split())
         held = {a.split()[1].split("/")[0] for a in other.addresses()}
         assert seen and seen <= held, f"on {host_name}, {other.name} resolves to {seen}; it has {held}"
-        if other is not host and set(other.spec.addresses) & set(host.spec.addresses):
-            reached = host.run(shlex.join(["ping", "-c", "1", "-W", "2", other.name]))
-            assert reached.ok, f"{host_name} cannot reach {other.name} by name: {reached.summary()}"
 
 
 def test_service_reachable_from_other_hosts(lab, host_name):

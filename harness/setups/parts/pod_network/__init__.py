@@ -95,9 +95,11 @@ def closed_to_outsiders(topology) -> list[str]:
     """Seed 001: "non-Kubernetes VMs can not access the cluster network
     directly", even with a route to it: what a node forwards to the pod
     network from a host without a Kubernetes role is dropped (the platform's
-    filter, applied where the lab forwards)."""
+    filter, applied where the lab forwards), unless it answers a connection a
+    pod opened (a pod writing to the NFS VM gets its replies)."""
     return [shlex.join(["iptables" if cidr.version == 4 else "ip6tables", "-A", "FORWARD",
-                        "-s", str(address), "-d", str(cidr), "-j", "DROP"])
+                        "-s", str(address), "-d", str(cidr), "-m", "conntrack", "!", "--ctstate",
+                        "ESTABLISHED,RELATED", "-j", "DROP"])
             for cidr in topology.pod_cidrs
             for host in topology.hosts.values() if not set(host.roles) & KUBERNETES_ROLES
             for by_family in host.addresses.values() for address in by_family.values()
