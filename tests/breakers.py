@@ -8,11 +8,13 @@ rules, certificates), never on the harness's own objects: the suites must see
 it from outside, as they would see it on a customer's cluster."""
 from __future__ import annotations
 
+import json
 import os
 import shlex
 
 import pytest
 
+from harness.lab.wait import wait_until
 
 BREAKS = {}
 
@@ -123,8 +125,6 @@ def nginx_first_address_only(target):
 def kubelet_master_stopped(target):
     """The master's kubelet is stopped; once the node controller has marked
     the master's Node NotReady, the suites run."""
-    import json
-    from harness.lab.wait import wait_until
     master = target.kubernetes.master
     master.service("kubelet").stop()
 
