@@ -49,7 +49,7 @@ def serving(lab, target) -> None:
     bench = target.workload("bench", port=8080, headless=True).scale(1)
     worker = target.workers[-1]
     name = f"bench.default.svc.{lab.topology.domain}"
-    assert target.resolve(name, worker) == bench.pod_ips()
+    assert target.resolve(name, worker) == ("NOERROR", bench.pod_ips())
     if target.provided("frontend"):
         target.frontend.configure("bench", binds=[LISTEN], podPort=8080)
         lab.host("frontend").wait_until_succeeds(f"curl -sf -m 2 http://{LISTEN}/", timeout=60)

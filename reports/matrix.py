@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 #: the worst status of a cell's tests wins, in this order
-PRECEDENCE = ("failed", "error", "timeout", "passed", "skipped", "unknown")
+PRECEDENCE = ("failed", "error", "timeout", "xpassed", "passed", "xfailed", "skipped", "unknown")
 
 
 @dataclass

@@ -11,17 +11,16 @@ import datetime
 import json
 import re
 import shlex
-import time
 
 import pytest
 import yaml
+
+from harness.lab.wait import wait_until
 
 pytestmark = pytest.mark.requires("k8s-api")
 
 #: seed 000: "The certificate is valid for 365 days"
 CERT_DAYS = 365
-#: how long a LoadBalancer Service is watched for an address nobody gives it
-PENDING_WATCH_S = 5
 
 #: TCP listeners each component may have: (process name as the kernel shortens
 #: it, where: "loopback", "node" (the host's cluster address), "any", and port
@@ -73,9 +72,11 @@ def test_cluster_admin_kubeconfig_is_root_only(target):
 
 
 def test_every_node_is_ready_at_the_pinned_version(target):
+    """Every host the setup runs a kubelet on (seed 000: the master and the
+    frontend too, with a NoSchedule taint) must be a Ready node."""
     found = registered_nodes(target)
     version = target.kubernetes.versions["kubernetes"]
-    for host in target.workers:
+    for host in target.kubelets:
         assert host.name in found, f"{host.name} did not register (nodes: {sorted(found)})"
         node = found[host.name]
         ready = {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"]
@@ -139,21 +140,39 @@ def test_anonymous_requests_are_denied(target):
     assert code in ("401", "403"), f"anonymous GET of namespaces answered {code}"
 
 
+def with_only(config: dict, *keys: str) -> str:
+    """The kubeconfig with its user's credentials cut down to `keys`."""
+    config = json.loads(json.dumps(config))
+    user = config["users"][0]["user"]
+    config["users"][0]["user"] = {k: user[k] for k in keys}
+    return yaml.safe_dump(config)
+
+
 @pytest.mark.requires("make-kubeconfig")
 def test_make_kubeconfig_works_from_another_host_for_365_days(target):
+    """The kubeconfig `kubernetes-make-kubeconfig` prints, used from another
+    host: its client certificate alone and its service-account token alone
+    each get in as a cluster admin, as different identities."""
     master = target.kubernetes.admin_host
-    config = master.succeed("kubernetes-make-kubeconfig")
+    config = yaml.safe_load(master.succeed("kubernetes-make-kubeconfig"))
     other = next(h for h in target.cluster_hosts if h not in control_planes(target))
-    other.put_file("/root/user.kubeconfig", config, mode=0o600)
+    user = config["users"][0]["user"]
+    assert user.get("token"), "the kubeconfig carries no service-account token"
+    identities = {}
     try:
-        out = other.succeed("kubectl --kubeconfig /root/user.kubeconfig get nodes -o name")
-        assert all(f"node/{h.name}" in out.split() for h in target.workers), out
-        # cluster-admin: it may do what only an admin may
-        other.succeed("kubectl --kubeconfig /root/user.kubeconfig auth can-i '*' '*' --all-namespaces")
+        for name, keys in (("certificate", ("client-certificate-data", "client-key-data")),
+                           ("token", ("token",))):
+            other.put_file("/root/user.kubeconfig", with_only(config, *keys), mode=0o600)
+            kc = "kubectl --kubeconfig /root/user.kubeconfig "
+            out = other.succeed(kc + "get nodes -o name")
+            assert all(f"node/{h.name}" in out.split() for h in target.workers), f"{name}: {out}"
+            # cluster-admin: it may do what only an admin may
+            other.succeed(kc + "auth can-i '*' '*' --all-namespaces")
+            identities[name] = other.succeed(kc + "auth whoami -o jsonpath={.status.userInfo.username}")
     finally:
         other.succeed("rm -f /root/user.kubeconfig")
-    user = yaml.safe_load(config)["users"][0]["user"]
-    assert user.get("token"), "the kubeconfig carries no service-account token"
+    assert identities["token"].startswith("system:serviceaccount:kube-system:"), identities
+    assert not identities["certificate"].startswith("system:serviceaccount:"), identities
     pem = base64.b64decode(user["client-certificate-data"])
     end = master.run("openssl x509 -noout -enddate", input=pem).stdout.strip()
     expires = datetime.datetime.strptime(end.split("=", 1)[1], "%b %d %H:%M:%S %Y %Z")
@@ -170,7 +189,10 @@ def test_loadbalancer_service_stays_pending(target):
                         "ports": [{"port": 80}]}}
     kubectl(target, "apply", "-f", "-", input=json.dumps(service))
     try:
-        time.sleep(PENDING_WATCH_S)   # nothing to wait for: the check is that nothing comes
+        # the controller-manager has handled the Service once its EndpointSlice exists
+        wait_until(lambda: kubectl(target, "get", "endpointslices", "-l",
+                                   "kubernetes.io/service-name=health-lb", "-o", "name").strip(),
+                   "the EndpointSlice of Service health-lb", 30)
         status = json.loads(kubectl(target, "get", "service", "health-lb", "-o", "json"))["status"]
         assert not status.get("loadBalancer", {}).get("ingress"), status
         assert "<pending>" in kubectl(target, "get", "service", "health-lb")

@@ -128,7 +128,13 @@ class ResultsRecorder:
             else:
                 test.properties[name] = value
         outcome = results.outcome_of(report)
-        if report.skipped:
+        if hasattr(report, "wasxfail"):
+            # an expected failure: the limitation named (the marker's reason)
+            # and what the test raised, which must be that limitation
+            test.outcome = "xfailed" if report.skipped else "xpassed"
+            test.reason = f"{report.wasxfail} -- raised: {_failure_line(report)}" if report.skipped \
+                else report.wasxfail
+        elif report.skipped:
             test.outcome, test.reason = "skipped", results.skip_reason(report)
         elif report.when == "call" or (report.failed and test.outcome in ("unknown", "passed")):
             test.outcome = outcome

@@ -49,7 +49,8 @@ class Target:
     pod_network: PodNetwork
     bgp: BgpFabric
     dns: ClusterDNS
-    resolve: Callable[..., list[str]]
+    #: (status, addresses) of a name, asked on a host: harness.lab.resolver.Resolution
+    resolve: Callable[..., tuple[str, list[str]]]
     #: the address the cluster DNS answers on (HAProxy's resolver asks it)
     dns_server: str
     service_proxy: ServiceProxy | KubeProxy

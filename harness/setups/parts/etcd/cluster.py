@@ -81,6 +81,9 @@ class Member:
 
 class EtcdCluster:
     StaleMember = StaleMember  # what rejoin_without_remove raises, for suites
+    #: on each member's host with TLS: the CA clients trust, and a client certificate and key
+    ca_file, cert_file, key_file = f"{PKI_DIR}/ca.crt", f"{PKI_DIR}/server.crt", f"{PKI_DIR}/server.key"
+
     def __init__(self, members: list[Member], tls: bool, token: str):
         self.members = {m.name: m for m in members}
         self.tls, self.token = tls, token

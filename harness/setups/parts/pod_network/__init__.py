@@ -18,6 +18,7 @@ from __future__ import annotations
 from harness.setups.parts import declares
 
 import json
+import shlex
 import time
 from dataclasses import dataclass
 
@@ -87,11 +88,27 @@ def apply_host_gw(lab, subnets, network: str | None) -> None:
     for host in lab.hosts.values():
         if not set(host.roles) & KUBERNETES_ROLES:
             continue
-        commands = [FORWARDING, *masquerade(lab.topology)] if host.name in subnets else []
+        commands = [FORWARDING, *masquerade(lab.topology), *closed_to_outsiders(lab.topology)] \
+            if host.name in subnets else []
         commands += [r.command() for r in
                      flannel.host_gw_routes(lab.topology, subnets, host.name, network)]
         if commands:
             host.succeed(" && ".join(commands))
+
+
+def closed_to_outsiders(topology) -> list[str]:
+    """Seed 001: "non-Kubernetes VMs can not access the cluster network
+    directly", even with a route to it: what a node forwards to the pod
+    network from a host without a Kubernetes role is dropped (the platform's
+    filter, applied where the lab forwards), unless it answers a connection a
+    pod opened (a pod writing to the NFS VM gets its replies)."""
+    return [shlex.join(["iptables" if cidr.version == 4 else "ip6tables", "-A", "FORWARD",
+                        "-s", str(address), "-d", str(cidr), "-m", "conntrack", "!", "--ctstate",
+                        "ESTABLISHED,RELATED", "-j", "DROP"])
+            for cidr in topology.pod_cidrs
+            for host in topology.hosts.values() if not set(host.roles) & KUBERNETES_ROLES
+            for by_family in host.addresses.values() for address in by_family.values()
+            if address.version == cidr.version]
 
 
 def masquerade(topology) -> list[str]:

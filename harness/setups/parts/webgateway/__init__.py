@@ -22,8 +22,10 @@ class Webgateway:
     vhost: str
     addresses: list
     cert_pem: str
-    #: where the host keeps the chain nginx serves (what a client there trusts)
+    #: where the host keeps the chain nginx serves
     cert_path: str
+    #: the CA that issued the vhost's certificate: all a client may trust
+    ca_pem: str
 
 
 @declares(provides=("webgateway",), only_with_role="frontend")
@@ -36,12 +38,12 @@ def apply(lab, target) -> None:
     cert, key = ca.issue(Certificate("webgateway", vhost, "server", hosts=(vhost,)))
     host.succeed(shlex.join(["install", "-d", "-m", "0700", wg.TLS_DIR]))
     host.put_file(wg.KEY, key, mode=0o600)
-    host.put_file(wg.CERT, cert + ca.ca)  # the chain nginx serves, and what clients trust
+    host.put_file(wg.CERT, cert + ca.ca)  # the chain nginx serves
     host.put_file(wg.CONFIG_PATH, wg.config(vhost, addresses))
     host.succeed("mkdir -p /var/log/nginx && " + shlex.join(["nginx", "-t", "-q", "-c", wg.CONFIG_PATH]))
     host.service("nginx").define(["nginx", "-c", wg.CONFIG_PATH])
     for port in (80, 443):
         host.wait_for_port(port, timeout=30)
     target.provide("webgateway", Webgateway(host, vhost, addresses,
-                                            host.get_file(wg.CERT).decode(), wg.CERT),
+                                            host.get_file(wg.CERT).decode(), wg.CERT, ca.ca.decode()),
                    "webgateway", "tls")
