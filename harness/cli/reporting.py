@@ -85,7 +85,7 @@ def cmd_repro(args) -> int:
     topo_file = out_dir / "topology.yaml"
     topo_file.write_text(json.dumps(topo.to_dict()))  # JSON is YAML
     pytest_args = [*case.select, "--topology", str(topo_file), "--results-dir", str(out_dir),
-                   "--keep", "-p", "harness.pytest_plugin.repro", "-q",
+                   "--keep", "-p", "harness.pytest_plugin.repro_faults", "-q",
                    # a documented limitation is marked xfail in the suites;
                    # reproducing it must show it as the failure it is
                    "--runxfail"]
