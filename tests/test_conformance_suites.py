@@ -19,7 +19,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTED = {
     # seed 000 on real components (harness artifacts build makes them)
     "fcio-k8s": {"k8s-api", "dns", "workloads", "haproxy", "service-proxy", "pod-network", "vxlan"},
-    "k3s": {"dns", "haproxy", "host-gw", "nfs", "webgateway", "datastore", "service-proxy"},
+    # seed 001: k3s's architecture on upstream components (kine on PostgreSQL, token joins,
+    # flannel host-gw, local-path PVCs); NFS at host level only (no kernel NFS client here)
+    "k3s": {"k8s-api", "dns", "workloads", "haproxy", "service-proxy", "pod-network", "host-gw",
+            "nfs", "webgateway", "datastore", "kine", "persistent-volumes", "make-kubeconfig"},
     # seeds 002 and 003 on real components
     "nixos": {"k8s-api", "easycerts", "etcd", "dns", "workloads", "service-proxy", "pod-network",
               "vxlan"},
