@@ -63,7 +63,9 @@ def build_key(go_version: str) -> str:
         "builds": [(b.name, b.module_dir, b.package, b.directory, b.applets, b.cgo, b.ldflags())
                    for b in spec.GO_BUILDS],
         "images": [(i.ref, i.binary, i.entrypoint, i.cmd) for i in spec.IMAGES],
-        "package_images": [(i.ref, i.path, i.applets()) for i in spec.PACKAGE_IMAGES],
+        # the binary's bytes stand for its version and applets (nothing is run to key a build)
+        "package_images": [(i.repository, i.package, i.path, store.sha256_file(Path(i.path)))
+                           for i in spec.PACKAGE_IMAGES],
     }
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from harness import artifacts
-from harness.lab.collectors import VersionProbe
+from harness.lab.collectors import Collector, VersionProbe
 from harness.setups import host_binaries
 from harness.setups.parts import declares
 from harness.setups.parts.datastore import postgres as pg
@@ -31,6 +31,10 @@ SERVICE = "kine"
 #: the table kine keeps every key in (pkg/drivers/pgsql)
 TABLE = "kine"
 VERSION_PROBES = [VersionProbe("kine", "kine", "kine --version")]
+#: what a red run needs: the keys the apiserver keeps in kine, as etcd's API lists them
+COLLECTORS = [Collector("kine-keys.txt", "ETCDCTL_API=3 " + shlex.join(
+    ["etcdctl", f"--endpoints=http://{LISTEN}", "--command-timeout=5s", "get", "--prefix", "--keys-only",
+     "/registry"]), "command -v etcdctl && runs kine")]
 
 
 @dataclass
