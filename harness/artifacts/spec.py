@@ -117,8 +117,25 @@ def binary_version(name: str) -> str:
     return build.version
 
 
+class _Named:
+    """An image's name (`repository:version`) and its file in the set."""
+    repository: str
+
+    @property
+    def version(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repository}:{self.version}"
+
+    @property
+    def file(self) -> str:
+        return self.ref.rsplit("/", 1)[1].replace(":", "-") + ".tar"
+
+
 @dataclass(frozen=True)
-class Image:
+class Image(_Named):
     """A one-binary image, registered under the exact name its users pull."""
     repository: str
     binary: str                 #: a GoBuild name, put in the image at entrypoint[0]
@@ -126,12 +143,8 @@ class Image:
     cmd: tuple[str, ...] = ()
 
     @property
-    def ref(self) -> str:
-        return f"{self.repository}:{BINARIES[self.binary].version}"
-
-    @property
-    def file(self) -> str:
-        return self.ref.rsplit("/", 1)[1].replace(":", "-") + ".tar"
+    def version(self) -> str:
+        return BINARIES[self.binary].version
 
 
 IMAGES: tuple[Image, ...] = (
@@ -153,7 +166,7 @@ def debian_version(package: str) -> str:
 
 
 @dataclass(frozen=True)
-class PackageImage:
+class PackageImage(_Named):
     """An image of one static binary a Debian package installs on this
     machine, every applet it lists linked beside it: local-path-provisioner's
     helper pods run `/bin/sh` from busybox (Debian's busybox-static, every
@@ -167,14 +180,6 @@ class PackageImage:
     @property
     def version(self) -> str:
         return debian_version(self.package)
-
-    @property
-    def ref(self) -> str:
-        return f"{self.repository}:{self.version}"
-
-    @property
-    def file(self) -> str:
-        return self.ref.rsplit("/", 1)[1].replace(":", "-") + ".tar"
 
     def applets(self) -> tuple[str, ...]:
         listed = subprocess.run([self.path, self.list_applets], capture_output=True, text=True, check=True)
