@@ -22,7 +22,7 @@ DOCUMENTED = {
     # seed 001: k3s's architecture on upstream components (kine on PostgreSQL, token joins,
     # flannel host-gw, local-path PVCs); NFS at host level only (no kernel NFS client here)
     "k3s": {"k8s-api", "dns", "workloads", "haproxy", "service-proxy", "pod-network", "host-gw",
-            "nfs", "webgateway", "datastore", "kine", "persistent-volumes", "make-kubeconfig"},
+            "nfs", "webgateway", "datastore", "kine", "persistent-volumes", "make-kubeconfig", "token-join"},
     # seeds 002 and 003 on real components
     "nixos": {"k8s-api", "easycerts", "etcd", "dns", "workloads", "service-proxy", "pod-network",
               "vxlan"},

@@ -83,12 +83,16 @@ class BootstrapToken:
 
 
 def create(cluster: Cluster) -> BootstrapToken:
-    """A new token, accepted by the apiserver, kept on the server."""
-    token = BootstrapToken()
-    cluster.apply([token.secret_manifest(datetime.now(timezone.utc) + TTL), *RBAC])
+    """The server's token, accepted by the apiserver: a new one, or the one
+    the server already keeps (a lab attached again: its nodes joined with it)."""
     server = cluster.admin_host
-    server.succeed(shlex.join(["install", "-d", "-m", "0700", TOKEN_FILE.rsplit("/", 1)[0]]))
-    server.put_file(TOKEN_FILE, token.value + "\n", mode=0o600)
+    if server.run(shlex.join(["test", "-s", TOKEN_FILE])).ok:
+        token = BootstrapToken(*token_on_server(cluster).split("."))
+    else:
+        token = BootstrapToken()
+        server.succeed(shlex.join(["install", "-d", "-m", "0700", TOKEN_FILE.rsplit("/", 1)[0]]))
+        server.put_file(TOKEN_FILE, token.value + "\n", mode=0o600)
+    cluster.apply([token.secret_manifest(datetime.now(timezone.utc) + TTL), *RBAC])
     return token
 
 

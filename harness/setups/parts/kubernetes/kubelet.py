@@ -191,4 +191,4 @@ def apply(lab, target, roles=KUBERNETES_ROLES, no_pods=frozenset(), network: str
     if token:
         bootstrap_token.approve_serving_certificates(cluster, names)
     cluster.kubelets = hosts
-    target.provide("kubelets", hosts)
+    target.provide("kubelets", hosts, *(["token-join"] if token else []))
