@@ -28,7 +28,8 @@ from provisioners import host_cgroups  # noqa: E402
 from provisioners.netns import NetnsProvisioner  # noqa: E402
 
 TOPOLOGIES = Path(__file__).resolve().parent.parent / "fixtures" / "topologies"
-LISTEN = "198.51.100.2:8000"
+#: on the frontend's loopback: every setup's frontend has one (their public addresses differ)
+LISTEN = "127.0.0.1:8000"
 
 
 def rss_mib(lab_id: str) -> float:

@@ -40,6 +40,10 @@ LISTENERS = {
                 # CRI streaming (exec, port-forward) on a random loopback port
                 ("containerd", "loopback", None)},
     "kube-proxy": {("kube-proxy", "loopback", 10249), ("kube-proxy", "loopback", 10256)},
+    # seed 001's server: PostgreSQL for the agents' refusal, kine (etcd's API, metrics) for the apiserver
+    "datastore": {("postgres", "node", 5432), ("kine", "loopback", 2379), ("kine", "loopback", 2381)},
+    # seed 001's webgateway: nginx on the public addresses
+    "webgateway": {("nginx", "node", 80), ("nginx", "node", 443)},
 }
 CONTROL_PLANE_ROLES = {"master", "server"}
 
@@ -115,7 +119,11 @@ def test_each_role_listens_where_it_should_and_nowhere_else(target):
     for host in target.cluster_hosts:
         plane = bool(set(host.roles) & CONTROL_PLANE_ROLES)
         allowed = (LISTENERS["kube-proxy"] | (LISTENERS["control plane"] | ETCD if plane else set())
-                   | (LISTENERS["kubelet"] if host.name in nodes else set()))
+                   | (LISTENERS["kubelet"] if host.name in nodes else set())
+                   | (LISTENERS["datastore"] if target.provided("datastore")
+                      and host is target.datastore.host else set())
+                   | (LISTENERS["webgateway"] if target.provided("webgateway")
+                      and host is target.webgateway.host else set()))
         node_addresses = {str(a) for fams in host.spec.addresses.values() for a in fams.values()}
         listeners = [entry for entry in _listeners(host)
                      if entry[1].strip("[]") not in host.engine_addresses]

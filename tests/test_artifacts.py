@@ -74,6 +74,8 @@ def test_the_multi_call_binary_refuses_an_unknown_name(built, tmp_path):
     ("flanneld", ["--version"], "v0.28.10"),
     ("pause", ["--version"], "pause version 3.10.1"),
     ("agnhost", ["--help"], "serve-hostname"),
+    ("kine", ["--version"], "v0.17.5"),
+    ("local-path-provisioner", ["--version"], "v0.0.30"),
 ])
 def test_other_binaries_answer(built, name, args, expected):
     result = run(built.binary(name), *args)
@@ -257,6 +259,23 @@ def test_images_import_into_containerd_under_the_expected_names(built, container
     assert sorted(listed) == sorted(i.ref for i in spec.IMAGES)
     assert "registry.k8s.io/pause:3.10.1" in listed
     assert "registry.k8s.io/coredns/coredns:v1.8.7" in listed
+
+
+def test_busybox_image_has_every_applet_in_bin(built):
+    """local-path-provisioner's helper pods run /bin/sh: every applet a link
+    to /bin/busybox, as in upstream's image."""
+    import tarfile
+    [image] = spec.PACKAGE_IMAGES
+    with tarfile.open(built.image(image.ref)) as outer:
+        index = json.load(outer.extractfile("index.json"))
+        manifest = json.load(outer.extractfile(
+            "blobs/sha256/" + index["manifests"][0]["digest"].split(":", 1)[1]))
+        layer = outer.extractfile("blobs/sha256/" + manifest["layers"][0]["digest"].split(":", 1)[1])
+        with tarfile.open(fileobj=layer) as tar:
+            members = {m.name: m for m in tar.getmembers()}
+    assert members["bin/busybox"].isfile()
+    for applet in ("sh", "mkdir", "rm", "cat", "sysctl"):
+        assert members[f"bin/{applet}"].issym() and members[f"bin/{applet}"].linkname == "busybox"
 
 
 def test_agnhost_serves_from_a_container(built, containerd):

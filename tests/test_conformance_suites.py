@@ -25,8 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PROVIDES = {
     "fcio-k8s": {"lab", "ipv4", "ipv6", "k8s-api", "etcd", "etcd-tls", "dns", "workloads",
                  "pod-network", "vxlan", "service-proxy", "make-kubeconfig", "haproxy", "frontend"},
-    "k3s": {"lab", "ipv4", "ipv6", "pod-network", "host-gw", "dns", "service-proxy", "workloads",
-            "haproxy", "frontend", "nfs", "datastore", "postgresql", "webgateway", "tls"},
+    # seed 001: k3s's architecture on upstream components (kine on PostgreSQL, token joins,
+    # flannel host-gw, local-path PVCs); NFS at host level only (no kernel NFS client here)
+    "k3s": {"lab", "ipv4", "ipv6", "k8s-api", "dns", "workloads", "pod-network", "host-gw",
+            "service-proxy", "haproxy", "frontend", "nfs", "datastore", "postgresql", "webgateway", "tls",
+            "kine", "persistent-volumes", "make-kubeconfig", "token-join"},
     # seeds 002 and 003 on real components
     "nixos": {"lab", "ipv4", "ipv6", "easycerts", "etcd", "etcd-tls", "k8s-api", "pod-network", "vxlan",
               "dns", "service-proxy", "workloads"},

@@ -254,13 +254,13 @@ def test_failed_create_leaves_nothing(provisioner, topo):
 
 
 def test_the_setup_applies_on_docker_hosts(lab):
-    """The same components run on containers as on the netns lab: the pod
-    network's routes lead from the server to the agent's pod subnet."""
+    """The same components run on containers as on the netns lab (seed 001:
+    kine on PostgreSQL, token joins, flannel host-gw): the pod network's
+    routes lead from the server to the agent's pod subnet."""
     from harness import setups
-    from harness.setups.parts.pod_network.subnets import node_subnets
     target = setups.apply(lab)
-    assert target.has("pod-network"), target
-    agent_subnet = node_subnets(lab.topology)["agent1"][0]
+    assert target.has("pod-network") and target.has("host-gw")
+    agent_subnet = target.pod_network.subnets["agent1"][0]
     [route] = lab.host("server").routes(4, str(agent_subnet))
     assert route["gateway"] == lab.host('agent1').address('srv')
 

@@ -35,8 +35,10 @@ def _json(obj) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
 
 
-def layer_tar(binary: Path, path_in_image: str) -> bytes:
-    """A layer with the binary at `path_in_image`, root-owned, mode 0755, plus /tmp."""
+def layer_tar(binary: Path, path_in_image: str, links: tuple[str, ...] = ()) -> bytes:
+    """A layer with the binary at `path_in_image`, root-owned, mode 0755, plus
+    /tmp, and each of `links` a symlink to it in its directory (a multi-call
+    binary's applets)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         parts = path_in_image.strip("/").split("/")
@@ -49,16 +51,20 @@ def layer_tar(binary: Path, path_in_image: str) -> bytes:
         info.size, info.mode = binary.stat().st_size, 0o755
         with binary.open("rb") as f:
             tar.addfile(info, f)
+        for link in links:
+            info = tarfile.TarInfo("/".join([*parts[:-1], link]))
+            info.type, info.linkname, info.mode = tarfile.SYMTYPE, parts[-1], 0o777
+            tar.addfile(info)
     return buf.getvalue()
 
 
 def write_image(out: Path, ref: str, binary: Path, entrypoint: tuple[str, ...],
-                cmd: tuple[str, ...] = ()) -> str:
+                cmd: tuple[str, ...] = (), links: tuple[str, ...] = ()) -> str:
     """Write the image `ref` (registry/repo:tag) as an OCI layout tarball at
-    `out`; returns the manifest digest."""
+    `out`, `links` beside the binary; returns the manifest digest."""
     if ":" not in ref.rsplit("/", 1)[-1]:
         raise ValueError(f"image name {ref!r} has no tag")
-    layer_desc, layer = _blob(layer_tar(binary, entrypoint[0]), LAYER)
+    layer_desc, layer = _blob(layer_tar(binary, entrypoint[0], links), LAYER)
     config = {
         "architecture": "amd64", "os": "linux",
         "config": {"Entrypoint": list(entrypoint), "Cmd": list(cmd), "Env": [PATH_ENV],

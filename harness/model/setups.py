@@ -78,7 +78,7 @@ def _hostname(v: Any) -> str | None:
     return None if ok else "must be a DNS name (lowercase labels joined by dots)"
 
 
-REAL_KUBERNETES = frozenset({"fcio-k8s", "nixos", "centos-hardway"})
+REAL_KUBERNETES = frozenset({"fcio-k8s", "k3s", "nixos", "centos-hardway"})
 OPTIONS: dict[str, TopologyOption] = {
     # which CoreDNS line the real cluster runs (seed 000's era: 1.8)
     "coredns": TopologyOption(REAL_KUBERNETES, _one_of("1.8", "current")),

@@ -4,10 +4,11 @@ person sets it up (as kind lists its create actions). A part is a function
 the Target components it needs and provides (harness.setups.parts.declares);
 `check` refuses a recipe whose part needs what no earlier part provides.
 
-Seeds 000, 002 and 003 run on real components. k3s (seed 001) and kubeadm-ha
-(seed 004) still run on STAND-INS (BIND for CoreDNS, netns pods, the service
-proxy for kube-proxy, the pod network's routes for flanneld/calico) until
-they move the same way.
+Seeds 000, 001, 002 and 003 run on real components. Seed 001 is k3s's
+architecture on upstream components; the k3s binary could not be built here
+(the module proxy refuses github.com/k3s-io/k3s). kubeadm-ha (seed 004)
+still runs on STAND-INS (BIND for CoreDNS, netns pods, the service proxy for
+kube-proxy, the pod network's routes for calico) until it moves the same way.
 """
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from harness.model.setups import KUBERNETES_ROLES
-from harness.setups.parts import (datastore, dns, etcd, frontend, kubernetes, pod_network,
-                                  service_proxy, storage, webgateway, workloads)
+from harness.setups.parts import (datastore, dns, etcd, frontend, kine, kubernetes, local_path,
+                                  pod_network, service_proxy, storage, webgateway, workloads)
 from harness.setups.parts.kubernetes import (cluster_ca, control_plane, coredns, flanneld, kube_proxy,
                                              kubelet, make_kubeconfig)
 
@@ -72,6 +73,7 @@ def check(recipe: list[Part], topology, setup: str) -> None:
 
 MASTER = frozenset({"master"})
 NODE = frozenset({"node"})
+SERVER = frozenset({"server"})
 
 RECIPES: dict[str, list[Part]] = {
     # seed 000 on real components: every Kubernetes VM runs kubelet,
@@ -90,18 +92,33 @@ RECIPES: dict[str, list[Part]] = {
         part("workloads", kubernetes.workloads),
         part("frontend", frontend.apply),
     ],
-    "k3s": [  # seed 001, on STAND-INS
-        # "Nodes interact with each other on the [SRV network]"
-        part("pod network", pod_network.host_gw, network="srv"),
-        part("cluster DNS", dns.apply),
+    # seed 001: k3s's architecture on upstream components; the k3s binary
+    # could not be built here. The server runs the control plane on kine on
+    # PostgreSQL (as k3s embeds it) and is also an agent; agents join with a
+    # token; "Nodes interact with each other on the [SRV network]" (flannel
+    # host-gw); the webgateway, which "has full access to the overlay
+    # network", is a node that runs no pods
+    "k3s": [
+        part("cluster CA (cfssl)", cluster_ca.cfssl),
+        part("datastore: PostgreSQL on the server", datastore.apply),
+        part("kine on PostgreSQL (k3s's etcd)", kine.apply),
+        part("control plane on the server, kine as its etcd", control_plane.apply, roles=SERVER,
+             network="srv", bootstrap_tokens=True),
+        part("containerd + kubelet, joined with a bootstrap token", kubelet.apply, roles=KUBERNETES_ROLES,
+             no_pods=frozenset({"frontend"}), network="srv", join="token"),
+        part("pod network: flannel host-gw on SRV, kube subnet manager", flanneld.kube_subnet_manager,
+             roles=KUBERNETES_ROLES, backend="host-gw", network="srv"),
         # servicePort makes the frontend's HAProxy "forward traffic to the
         # service and let kube-proxy distribute the traffic"
-        part("service proxy", service_proxy.apply, roles=frozenset({"server", "agent", "frontend"})),
-        part("workloads", workloads.apply),
+        part("kube-proxy", kube_proxy.apply, roles=KUBERNETES_ROLES, network="srv"),
+        part("CoreDNS", coredns.apply),
+        part("local-path-provisioner (PersistentVolumeClaims)", local_path.apply),
+        part("kubectl and kubernetes-make-kubeconfig on the server", make_kubeconfig.apply),
+        part("workloads", kubernetes.workloads),
         part("frontend", frontend.apply),
-        part("storage", storage.apply),
-        part("datastore", datastore.apply),
         part("webgateway", webgateway.apply),
+        # no kernel NFS client here: ganesha runs on the nfs host, pods cannot mount it
+        part("storage: NFS (ganesha on the nfs host)", storage.apply),
     ],
     # seed 002, the NixOS module: roles master (etcd, apiserver, controller-manager,
     # scheduler, addons, kube-proxy) and node (kubelet, kube-proxy, flannel)
@@ -142,6 +159,16 @@ RECIPES: dict[str, list[Part]] = {
 #: before, on the STAND-INS. Not setups any more: benchmarks/ measures each
 #: real cluster against its stand-in peer (the same topology, in the same run).
 STAND_INS: dict[str, list[Part]] = {
+    "k3s": [
+        part("pod network", pod_network.host_gw, network="srv"),
+        part("cluster DNS", dns.apply),
+        part("service proxy", service_proxy.apply, roles=frozenset({"server", "agent", "frontend"})),
+        part("workloads", workloads.apply),
+        part("frontend", frontend.apply),
+        part("storage", storage.apply),
+        part("datastore", datastore.apply),
+        part("webgateway", webgateway.apply),
+    ],
     "fcio-k8s": [
         part("pod network", pod_network.host_gw),
         part("cluster DNS", dns.apply),

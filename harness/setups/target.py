@@ -7,12 +7,12 @@ plus the capabilities the parts and the provisioner declare. A suite reads
 marked `@pytest.mark.requires("etcd")` is skipped, with the capability named,
 on a target that lacks it.
 
-On fcio-k8s, nixos and centos-hardway the target is a real cluster
+On fcio-k8s, k3s, nixos and centos-hardway the target is a real cluster
 (kube-apiserver, kubelets, kube-proxy, flannel, CoreDNS) driven through its
-API: `target.kubernetes`. The k3s and kubeadm-ha targets still use the
-harness's STAND-INS for the Kubernetes components (BIND for CoreDNS, netns
-pods, the service proxy, the pod network's routes) on real daemons; both
-offer the same attributes.
+API: `target.kubernetes`. The kubeadm-ha target still uses the harness's
+STAND-INS for the Kubernetes components (BIND for CoreDNS, netns pods, the
+service proxy, the pod network's routes) on real daemons; it offers the same
+attributes.
 """
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from harness.setups.parts.datastore.postgres import Datastore
     from harness.setups.parts.dns.server import ClusterDNS
     from harness.setups.parts.etcd.cluster import EtcdCluster
+    from harness.setups.parts.kine import Kine
+    from harness.setups.parts.local_path import LocalPath
     from harness.setups.parts.frontend.haproxy import HAProxyFrontend
     from harness.setups.parts.pod_network import PodNetwork
     from harness.setups.parts.pod_network.bgp import BgpFabric
@@ -45,7 +47,8 @@ class MissingComponent(AttributeError):
 class Target:
     # the components a part may provide (annotations only: a missing one is
     # MissingComponent, naming what the target has)
-    etcd: EtcdCluster
+    #: etcd members, or kine (seed 001: etcd's API on PostgreSQL)
+    etcd: EtcdCluster | Kine
     pod_network: PodNetwork
     bgp: BgpFabric
     dns: ClusterDNS
@@ -59,6 +62,8 @@ class Target:
     storage: NfsStorage
     claim: Callable[..., Any]
     datastore: Datastore
+    #: PersistentVolumeClaims on local-path-provisioner (seed 001)
+    local_path: LocalPath
     webgateway: Webgateway
     #: a real cluster (its API client, kubectl on its control planes, its versions)
     kubernetes: Cluster

@@ -91,6 +91,11 @@ class EtcdCluster:
     def __repr__(self) -> str:
         return f"<etcd {'TLS ' if self.tls else ''}cluster {', '.join(self.members)}>"
 
+    @property
+    def client_urls(self) -> list[str]:
+        """What an apiserver is given as --etcd-servers."""
+        return [m.client_url for m in self.members.values()]
+
     def member(self, name: str) -> Member:
         try:
             return self.members[name]

@@ -39,6 +39,11 @@ APPLIERS = {
     "Deployment": (client.AppsV1Api, "patch_namespaced_deployment", True),
     "ClusterRole": (client.RbacAuthorizationV1Api, "patch_cluster_role", False),
     "ClusterRoleBinding": (client.RbacAuthorizationV1Api, "patch_cluster_role_binding", False),
+    "Role": (client.RbacAuthorizationV1Api, "patch_namespaced_role", True),
+    "RoleBinding": (client.RbacAuthorizationV1Api, "patch_namespaced_role_binding", True),
+    "Secret": (client.CoreV1Api, "patch_namespaced_secret", True),
+    "StorageClass": (client.StorageV1Api, "patch_storage_class", False),
+    "PersistentVolumeClaim": (client.CoreV1Api, "patch_namespaced_persistent_volume_claim", True),
 }
 
 

@@ -32,6 +32,7 @@ from harness.setups.pki import Certificate, Pki
 if TYPE_CHECKING:
     from harness.lab.host import Host
     from harness.setups.parts.etcd.cluster import EtcdCluster
+    from harness.setups.parts.kine import Kine
 
 #: the components that talk to the apiserver as clients, with their identity
 CLIENTS = {
@@ -66,8 +67,8 @@ class ControlPlane:
     def server(self) -> str:
         return f"https://{bracketed(self.address)}:{APISERVER_PORT}"
 
-    def install(self, cluster: Cluster, etcd: EtcdCluster, elect: bool,
-                allocate_node_cidrs: bool) -> None:
+    def install(self, cluster: Cluster, etcd: EtcdCluster | Kine, elect: bool,
+                allocate_node_cidrs: bool, bootstrap_tokens: bool = False) -> None:
         h, pki = self.host, cluster.pki
         d = pki.directory
         names = ["kubernetes", "kubernetes.default", "kubernetes.default.svc",
@@ -91,7 +92,7 @@ class ControlPlane:
             h.put_file(f"{ETCD_PKI_DIR}/ca.crt", pki.ca)
         self._define("kube-apiserver", [
             f"--advertise-address={self.address}", f"--secure-port={APISERVER_PORT}",
-            f"--etcd-servers={','.join(m.client_url for m in etcd.members.values())}", *etcd_tls,
+            f"--etcd-servers={','.join(etcd.client_urls)}", *etcd_tls,
             f"--tls-cert-file={d}/kube-apiserver-{h.name}.pem",
             f"--tls-private-key-file={d}/kube-apiserver-{h.name}-key.pem",
             f"--client-ca-file={d}/ca.pem",
@@ -105,7 +106,9 @@ class ControlPlane:
             "--service-account-issuer=https://kubernetes.default.svc",
             # seed 002: "RBAC on by default"; anonymous requests get no permission
             "--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
-            "--allow-privileged=true"])
+            "--allow-privileged=true",
+            # seed 001: agents join with a token (Kubernetes bootstrap tokens, kubelet TLS bootstrapping)
+            *(["--enable-bootstrap-token-auth=true"] if bootstrap_tokens else [])])
         kcm = f"{K8S_DIR}/kube-controller-manager.kubeconfig"
         cidrs = ([f"--allocate-node-cidrs=true", f"--cluster-cidr={cluster.pod_cidr}",
                   "--node-cidr-mask-size=24"] if allocate_node_cidrs else ["--allocate-node-cidrs=false"])
@@ -117,7 +120,9 @@ class ControlPlane:
             f"--cluster-signing-key-file={d}/ca-key.pem",
             f"--root-ca-file={d}/ca.pem",
             f"--service-account-private-key-file={d}/service-account-key.pem",
-            "--use-service-account-credentials=true", f"--leader-elect={str(elect).lower()}"])
+            "--use-service-account-credentials=true", f"--leader-elect={str(elect).lower()}",
+            # expired bootstrap tokens are removed, as kubeadm's and k3s's clusters do
+            *(["--controllers=*,bootstrapsigner,tokencleaner"] if bootstrap_tokens else [])])
         sched = f"{K8S_DIR}/kube-scheduler.kubeconfig"
         self._define("kube-scheduler", [
             f"--kubeconfig={sched}", f"--authentication-kubeconfig={sched}",
@@ -140,12 +145,15 @@ class ControlPlane:
 
 @declares(needs=("pki", "etcd"), provides=("kubernetes",))
 def apply(lab, target, roles=CONTROL_PLANE_ROLES, network: str | None = None,
-          allocate_node_cidrs: bool = True) -> None:
+          allocate_node_cidrs: bool = True, bootstrap_tokens: bool = False) -> None:
     """The control plane on every host with one of `roles`, the apiserver
-    advertised on `network` (the host's first network by default). With
+    advertised on `network` (the host's first network by default), on the
+    recipe's etcd (etcd members, or kine on PostgreSQL). With
     `allocate_node_cidrs` the controller-manager gives each Node its pod
     subnet (flannel's kube subnet manager reads it); seed 003's flannel
-    leases subnets from etcd instead."""
+    leases subnets from etcd instead. With `bootstrap_tokens` the apiserver
+    accepts bootstrap tokens and the controller-manager cleans expired ones
+    (seed 001's token joins)."""
     topo = lab.topology
     hosts = [h for h in lab.hosts.values() if set(h.roles) & roles]
     family = "ipv4" if "ipv4" in topo.families else "ipv6"
@@ -154,7 +162,7 @@ def apply(lab, target, roles=CONTROL_PLANE_ROLES, network: str | None = None,
                       str(topo.pod_cidrs[0]), versions={"kubernetes": spec.binary_version("kubelet")})
     for plane in planes:
         plane.install(cluster, target.etcd, elect=len(planes) > 1,
-                      allocate_node_cidrs=allocate_node_cidrs)
+                      allocate_node_cidrs=allocate_node_cidrs, bootstrap_tokens=bootstrap_tokens)
     for plane in planes:
         plane.wait_ready()
     target.provide("kubernetes", cluster, "k8s-api")

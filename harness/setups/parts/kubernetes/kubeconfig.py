@@ -19,6 +19,12 @@ def render_files(server: str, ca_path: str, user: str, cert_path: str, key_path:
                    {"client-certificate": cert_path, "client-key": key_path}, cluster)
 
 
+def render_files_token(server: str, ca_path: str, user: str, token: str,
+                       cluster: str = "kubernetes") -> str:
+    """A kubeconfig naming the CA file on its host, with a bearer token."""
+    return _config(server, {"certificate-authority": ca_path}, user, {"token": token}, cluster)
+
+
 def render(server: str, ca: bytes, user: str, cert: bytes | None = None,
            key: bytes | None = None, token: str | None = None, cluster: str = "kubernetes") -> str:
     credentials: dict = {}

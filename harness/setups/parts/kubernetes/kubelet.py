@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import shlex
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import yaml
@@ -36,7 +36,7 @@ from harness.model.setups import KUBERNETES_ROLES
 from harness.setups import host_binaries
 from harness.setups.parts import declares
 from harness.setups.parts.kubernetes import api as k8s_api
-from harness.setups.parts.kubernetes import kubeconfig
+from harness.setups.parts.kubernetes import bootstrap_token, kubeconfig
 from harness.setups.parts.kubernetes.control_plane import host_addresses
 from harness.setups.parts.kubernetes.layout import (CNI_CONF_DIR, CONTAINERD_SOCKET, K8S_DIR, NODE_COMPONENTS,
                                                     PART_DIR, cluster_dns_ip)
@@ -48,12 +48,16 @@ if TYPE_CHECKING:
 
 
 #: image name by the binary it holds: the names the components pull
-IMAGES = {image.binary: image.ref for image in spec.IMAGES}
+IMAGES = {image.binary: image.ref for image in (*spec.IMAGES, *spec.PACKAGE_IMAGES)}
 SANDBOX_IMAGE = IMAGES["pause"]
 KUBELET_PORT = 10250
 #: kind's known issue "Pod errors due to too many open files"
 INOTIFY_LIMITS = {"fs.inotify.max_user_instances": 512, "fs.inotify.max_user_watches": 524288}
 NO_PODS = ({"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"},)
+KUBECONFIG = f"{K8S_DIR}/kubelet.kubeconfig"
+#: where a bootstrapped kubelet keeps the certificates it was issued
+CERT_DIR = "/var/lib/kubelet/pki"
+JOINS = ("certificates", "token")
 
 
 def import_images(host: Host, refs: list[str]) -> None:
@@ -79,12 +83,17 @@ class Node:
     cluster_dns: str
     #: seed 000's master and frontend run no pods
     taints: tuple[dict, ...] = ()
+    #: seed 001: join with this bootstrap token (TLS bootstrapping) instead of certificates
+    token: str | None = field(default=None, repr=False)
 
     def install(self, images: list[str]) -> None:
         h, d = self.host, self.cluster.pki.directory
-        h.put_file(f"{K8S_DIR}/kubelet.kubeconfig", kubeconfig.render_files(
-            self.cluster.server, f"{d}/ca.pem", f"system:node:{h.name}",
-            f"{d}/kubelet-client-{h.name}.pem", f"{d}/kubelet-client-{h.name}-key.pem"), mode=0o600)
+        if self.token:
+            bootstrap_token.bootstrap_kubeconfig(h, self.cluster, self.token)
+        else:
+            h.put_file(KUBECONFIG, kubeconfig.render_files(
+                self.cluster.server, f"{d}/ca.pem", f"system:node:{h.name}",
+                f"{d}/kubelet-client-{h.name}.pem", f"{d}/kubelet-client-{h.name}-key.pem"), mode=0o600)
         on_path = NODE_COMPONENTS if h in (p.host for p in self.cluster.control_planes) \
             else [*NODE_COMPONENTS, "kubectl"]
         host_binaries.link(h, on_path)
@@ -120,7 +129,9 @@ class Node:
             "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True},
                                "x509": {"clientCAFile": f"{d}/ca.pem"}},
             "authorization": {"mode": "Webhook"},
-            "tlsCertFile": f"{d}/kubelet-{h.name}.pem", "tlsPrivateKeyFile": f"{d}/kubelet-{h.name}-key.pem",
+            **({"serverTLSBootstrap": True, "rotateCertificates": True} if self.token else
+               {"tlsCertFile": f"{d}/kubelet-{h.name}.pem",
+                "tlsPrivateKeyFile": f"{d}/kubelet-{h.name}-key.pem"}),
             "clusterDomain": self.cluster.domain, "clusterDNS": [self.cluster_dns],
             # pods with dnsPolicy Default (CoreDNS itself) get no resolver: nothing outside the lab
             "resolvConf": "",
@@ -135,28 +146,41 @@ class Node:
         h.succeed("mkdir -p /var/lib/kubelet " + CNI_CONF_DIR)
         h.service("kubelet").define([
             str(artifacts.binary("kubelet")), f"--config={K8S_DIR}/kubelet.yaml",
-            f"--kubeconfig={K8S_DIR}/kubelet.kubeconfig", f"--node-ip={self.address}",
+            f"--kubeconfig={KUBECONFIG}", f"--node-ip={self.address}",
+            # with a token, kubelet writes --kubeconfig itself once its CSR is signed
+            *([f"--bootstrap-kubeconfig={bootstrap_token.BOOTSTRAP_KUBECONFIG}",
+               f"--cert-dir={CERT_DIR}"] if self.token else []),
             f"--hostname-override={h.name}"], autostart=True, autorestart=True, startsecs=0)
 
 
 @declares(needs=("pki", "kubernetes"), provides=("kubelets",))
-def apply(lab, target, roles=KUBERNETES_ROLES, no_pods=frozenset(), network: str | None = None) -> None:
+def apply(lab, target, roles=KUBERNETES_ROLES, no_pods=frozenset(), network: str | None = None,
+          join: str = "certificates") -> None:
     """containerd and kubelet on every host with one of `roles`, registering
     itself; hosts with one of `no_pods` register with a NoSchedule taint.
-    Each node's credentials come the recipe's way (target.pki.provision:
-    put there, or joined with the CA daemon's token)."""
+    Each node's credentials come the recipe's way: with `join="certificates"`
+    target.pki.provision's (put there, or joined with the CA daemon's token);
+    with `join="token"` a bootstrap token the server holds (seed 001, see
+    bootstrap_token)."""
+    if join not in JOINS:
+        raise ValueError(f"kubelet join {join!r} is not one of {JOINS}")
     cluster = target.kubernetes
     hosts = [h for h in lab.hosts.values() if set(h.roles) & roles]
     dns = cluster_dns_ip(cluster.service_cidr)
     family = "ipv4" if "ipv4" in lab.topology.families else "ipv6"
     #: images a node's pods run: the sandbox and the workloads' server (CoreDNS brings its own)
     images = [IMAGES["pause"], IMAGES["agnhost"]]
+    token = None
+    if join == "token":
+        bootstrap_token.create(cluster)
+        # the admin reads the server's token and gives it to each agent
+        token = bootstrap_token.token_on_server(cluster)
 
     def install(host):
-        cluster.pki.provision(host, certificates(host))
+        cluster.pki.provision(host, [] if token else certificates(host))
         schedulable = not set(host.roles) & no_pods
-        Node(host, host.address(network, family), cluster, dns, () if schedulable else NO_PODS
-             ).install(images if schedulable else images[:1])
+        Node(host, host.address(network, family), cluster, dns, () if schedulable else NO_PODS,
+             token).install(images if schedulable else images[:1])
 
     with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
         list(pool.map(install, hosts))
@@ -164,5 +188,7 @@ def apply(lab, target, roles=KUBERNETES_ROLES, no_pods=frozenset(), network: str
     # Ready comes with the pod network (a CNI config), which a later part installs
     wait_until(lambda: k8s_api.nodes_registered(cluster.api, names),
                f"nodes {' '.join(names)} to register", timeout=180, interval=0.5)
+    if token:
+        bootstrap_token.approve_serving_certificates(cluster, names)
     cluster.kubelets = hosts
-    target.provide("kubelets", hosts)
+    target.provide("kubelets", hosts, *(["token-join"] if token else []))

@@ -1,17 +1,19 @@
-"""The pod network of the setups that do not run real Kubernetes components
-yet (fcio-k8s runs the real flanneld: harness/setups/parts/kubernetes).
+"""The pod network of the stand-ins: kubeadm-ha (seed 004), and the
+stand-in recipes the benchmarks compare the real setups with
+(recipes.STAND_INS; fcio-k8s, k3s, nixos and centos-hardway run the real
+flanneld: harness/setups/parts/kubernetes).
 
-- k3s (seed 001): flannel host-gw on the SRV network (flannel.py, the stand-in for flanneld);
-- centos-hardway (seed 003): flannel vxlan on the workers, leases in etcd
-  (flannel.py);
 - kubeadm-ha (seed 004): Calico-style BGP with BIRD, IPv6 only, no overlay
   (bgp.py, the stand-in for calico-node);
-- nixos: host routes to every node's subnet (the host-gw data plane),
-  which is what its seed needs of the pod network.
+- stand-in k3s (seed 001): flannel host-gw on the SRV network (flannel.py,
+  the stand-in for flanneld);
+- stand-in centos-hardway (seed 003): flannel vxlan on the workers, leases
+  in etcd (flannel.py);
+- stand-in fcio-k8s and nixos: host routes to every node's subnet (the
+  host-gw data plane), which is what their seeds need of the pod network.
 
 These are STAND-INS: the lab builds the kernel data plane flanneld /
-calico-node would build, until these setups move onto the real components.
-BIRD runs for real.
+calico-node would build. BIRD runs for real.
 """
 from __future__ import annotations
 
