@@ -130,12 +130,13 @@ def test_seed_002_and_003_up_apply_ready_down_leaves_nothing(netns, setup, worke
     assert pids_alive(sorted(containers)) == [], "containers outlived the lab"
 
 
-@pytest.mark.parametrize("ending", ["ctrl-c", "kill-9-then-gc"])
-def test_a_real_cluster_ends_without_a_trace(netns, lab_holder, ending):
+@pytest.mark.parametrize("setup, ending", [("fcio-k8s", "ctrl-c"), ("fcio-k8s", "kill-9-then-gc"),
+                                           ("k3s", "kill-9-then-gc")])
+def test_a_real_cluster_ends_without_a_trace(netns, lab_holder, setup, ending):
     """The harness holding a real cluster is interrupted (its lab goes with
-    it) or killed (gc removes the lab): no process, container, cgroup, mount
-    or namespace is left either way."""
-    holder, lab_id = lab_holder(TOPOLOGY, "--apply")
+    it) or killed (gc removes the lab): no process (PostgreSQL and kine on
+    k3s included), container, cgroup, mount or namespace is left either way."""
+    holder, lab_id = lab_holder(ROOT / "fixtures" / "topologies" / f"{setup}.yaml", "--apply")
     footprint = lab_footprint(netns, lab_id)
     containers = host_cgroups.pids_in([d / "kubepods" for d in host_cgroups.lab_dirs(lab_id)])
     assert containers, "the cluster runs no container"
