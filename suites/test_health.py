@@ -165,14 +165,15 @@ def test_loadbalancer_service_stays_pending(target):
     """Seed 000: "You can still use the LoadBalancer service type but the
     service will show up as 'Pending' forever"."""
     service = {"apiVersion": "v1", "kind": "Service",
-               "metadata": {"name": "health-lb", "namespace": "default"},
+               "metadata": {"name": "health-lb", "namespace": target.namespace},
                "spec": {"type": "LoadBalancer", "selector": {"app": "health-lb"},
                         "ports": [{"port": 80}]}}
     kubectl(target, "apply", "-f", "-", input=json.dumps(service))
     try:
         time.sleep(PENDING_WATCH_S)   # nothing to wait for: the check is that nothing comes
-        status = json.loads(kubectl(target, "get", "service", "health-lb", "-o", "json"))["status"]
+        status = json.loads(kubectl(target, "get", "service", "health-lb", "-n", target.namespace,
+                                   "-o", "json"))["status"]
         assert not status.get("loadBalancer", {}).get("ingress"), status
-        assert "<pending>" in kubectl(target, "get", "service", "health-lb")
+        assert "<pending>" in kubectl(target, "get", "service", "health-lb", "-n", target.namespace)
     finally:
-        kubectl(target, "delete", "service", "health-lb", "--wait=false")
+        kubectl(target, "delete", "service", "health-lb", "-n", target.namespace, "--wait=false")
