@@ -25,6 +25,7 @@ import os
 import secrets
 import shlex
 import shutil
+import ssl
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -275,8 +276,12 @@ def probe(api: client.ApiClient, server: str, kubeconfig: str) -> str:
                           f"{kubeconfig}: {exc.status} {exc.reason}") from None
     except urllib3.exceptions.HTTPError as exc:
         reason = getattr(exc, "reason", None) or exc
-        raise AttachError(f"cannot reach the apiserver {server} (kubeconfig {kubeconfig}): "
-                          f"{' '.join(str(reason).split())}") from None
+        text = " ".join(str(reason).split())
+        if isinstance(reason, (ssl.SSLError, urllib3.exceptions.SSLError)):
+            raise AttachError(f"TLS with the apiserver {server} failed (kubeconfig {kubeconfig}): "
+                              f"{text}: is it the kubeconfig's cluster?") from None
+        raise AttachError(f"cannot reach the apiserver {server} (kubeconfig {kubeconfig}): {text}"
+                          ) from None
 
 
 def describe(api: client.ApiClient, kubeconfig: str, context: str, server: str, version: str,
