@@ -57,7 +57,7 @@ class MissingCapability(NotImplementedError):
 
     def __init__(self, capability: str, why: str):
         self.capability = capability
-        super().__init__(f"lacks capability {capability!r}: {why}")
+        super().__init__(f"lacks capability: {capability} ({why})")
 
 
 class Host(ABC):
