@@ -108,13 +108,15 @@ def _listeners(host) -> list[tuple[str, str, int]]:
 
 def test_each_role_listens_where_it_should_and_nowhere_else(target):
     """Listeners of the provisioner's engine (docker's embedded resolver) are
-    the lab's, not the setup's, and are left out."""
+    the lab's, not the setup's, and are left out; sshd is allowed where the
+    hosts are reached by ssh."""
     unexpected = {}
     nodes = registered_nodes(target)
     for host in target.cluster_hosts:
         plane = bool(set(host.roles) & CONTROL_PLANE_ROLES)
         allowed = (LISTENERS["kube-proxy"] | (LISTENERS["control plane"] | ETCD if plane else set())
-                   | (LISTENERS["kubelet"] if host.name in nodes else set()))
+                   | (LISTENERS["kubelet"] if host.name in nodes else set())
+                   | ({("sshd", "any", 22)} if target.has("ssh") else set()))
         node_addresses = {str(a) for fams in host.spec.addresses.values() for a in fams.values()}
         listeners = [entry for entry in _listeners(host)
                      if entry[1].strip("[]") not in host.engine_addresses]

@@ -74,7 +74,7 @@ def cmd_status(args) -> int:
     if args.kubeconfig:
         if args.lab:
             raise CliError("status: a lab id or --kubeconfig, not both")
-        return attached.status(args.kubeconfig)
+        return attached.status(args.kubeconfig, args.inventory)
     records = [(prov, r) for prov in provisioners.all_available() for r in prov.list()]
     if args.lab:
         records = [(p, r) for p, r in records if r.id == args.lab]
@@ -212,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("lab", nargs="?")
     p.add_argument("--kubeconfig", metavar="FILE",
                    help="summarise the cluster of this kubeconfig: nodes, versions, capabilities")
+    p.add_argument("--inventory", metavar="FILE", help="with --kubeconfig: its hosts over ssh")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("exec", help="run a command on a lab host")

@@ -12,15 +12,15 @@ from rich.text import Text
 
 from harness.cli.output import CliError, out
 from harness.model.setups import CONTROL_PLANE_ROLES
-from harness.setups import attached
+from harness.setups import attached, inventory
 from harness.setups.parts.kubernetes import api as k8s_api
 from harness.setups.parts.kubernetes.make_kubeconfig import COMMAND as MAKE_KUBECONFIG
 
 
-def status(kubeconfig: str) -> int:
-    """Nodes, versions and capabilities of the kubeconfig's cluster."""
+def status(kubeconfig: str, inventory: str | None = None) -> int:
+    """Nodes, versions and capabilities of the kubeconfig's cluster (and its inventory's hosts)."""
     try:
-        lab = attached.connect(kubeconfig)
+        lab = attached.connect(kubeconfig, inventory)
     except attached.AttachError as exc:
         raise CliError(str(exc)) from None
     try:
@@ -40,7 +40,11 @@ def status(kubeconfig: str) -> int:
         cidrs = ", ".join(map(str, lab.topology.service_cidrs)) or "unknown"
         out.print(f"service CIDR {cidrs}; control planes: {', '.join(lab.control_planes) or 'none found'}")
         out.print(f"capabilities: {', '.join(sorted(lab.capabilities))}")
-        out.print(f"lacks: hosts ({lab.origin})")
+        if lab.inventory is None:
+            out.print(f"lacks: hosts ({lab.origin})")
+        else:
+            out.print(f"hosts over ssh: {', '.join(lab.inventory.roles)}; lacks: crash, block, "
+                      f"supervisor ({lab.origin})")
     finally:
         lab.close()
     return 0
@@ -61,13 +65,39 @@ def cmd_export(args) -> int:
     finally:
         lab.close()
     path = Path(args.kubeconfig)
+    private_file(path, config)
+    out.print(f"{path}: cluster-admin kubeconfig of lab {lab.id} (from {maker.name}); its server "
+              f"is reached from inside the lab: `harness exec {lab.id} HOST -- ... --kubeconfig {path}`")
+    if args.inventory:
+        write_inventory(lab, Path(args.inventory))
+    return 0
+
+
+def write_inventory(lab, path: Path) -> None:
+    """The lab's hosts as a customer's inventory: each host's first address,
+    root with a copy of the lab's key (the lab's ssh directory is in /run,
+    which the lab's hosts do not see), no host key checks (the lab is new)."""
+    hosts = {h.name: h for h in lab.hosts.values()}
+    try:
+        configs = {h.name: h.ssh_config() for h in hosts.values()}
+    except (LookupError, AttributeError) as exc:
+        raise CliError(f"lab {lab.id}: {exc}") from None
+    key = path.with_name(f"{path.stem}.key")
+    private_file(key, (next(iter(configs.values())).parent / "id_ed25519").read_text())
+    ssh_config = path.with_name(f"{path.stem}.ssh_config")
+    ssh_config.write_text("Host *\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n"
+                          "  LogLevel ERROR\n")
+    inventory.write(path, {name: (h.roles, h.address()) for name, h in hosts.items()},
+                    str(key), str(ssh_config), lab.topology.setup)
+    out.print(f"{path}: ssh inventory of lab {lab.id} ({', '.join(hosts)}), key {key}")
+
+
+def private_file(path: Path, text: str) -> None:
+    """Write `text` to `path`, readable by its owner only (also when it existed)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with open(fd, "w") as file:
         os.fchmod(fd, 0o600)
-        file.write(config)
-    out.print(f"{path}: cluster-admin kubeconfig of lab {lab.id} (from {maker.name}); its server "
-              f"is reached from inside the lab: `harness exec {lab.id} HOST -- ... --kubeconfig {path}`")
-    return 0
+        file.write(text)
 
 
 def add_parser(sub) -> None:
@@ -75,4 +105,7 @@ def add_parser(sub) -> None:
                                       "as an existing cluster (pytest --kubeconfig)")
     p.add_argument("lab")
     p.add_argument("--kubeconfig", required=True, metavar="FILE", help="where to write it (mode 0600)")
+    p.add_argument("--inventory", metavar="FILE",
+                   help="also an ssh inventory of the lab's hosts (needs sshd: `harness up --ssh`), "
+                        "with a copy of the lab's key beside it")
     p.set_defaults(func=cmd_export)

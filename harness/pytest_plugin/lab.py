@@ -44,6 +44,9 @@ def pytest_addoption(parser):
     group.addoption("--kubeconfig", default=None, metavar="FILE",
                     help="run against the existing cluster of this kubeconfig (its current "
                          "context) instead of a lab")
+    group.addoption("--inventory", default=None, metavar="FILE",
+                    help="with --kubeconfig: the cluster's hosts, their roles and ssh access "
+                         "(harness.setups.inventory), for host checks")
 
 
 def pytest_configure(config):
@@ -53,6 +56,8 @@ def pytest_configure(config):
         config.stash[_PREV_SIGTERM_KEY] = signal.signal(signal.SIGTERM, terminated_handler())
     except ValueError:  # not in the main thread
         config.stash[_PREV_SIGTERM_KEY] = None
+    if config.getoption("--inventory") and not config.getoption("--kubeconfig"):
+        raise pytest.UsageError("--inventory needs --kubeconfig (the cluster its hosts belong to)")
     if config.getoption("--kubeconfig"):
         config.stash[_ATTACHED_KEY] = attach(config)
         config.stash[_TOPOLOGY_KEY] = config.stash[_ATTACHED_KEY].topology
@@ -75,7 +80,7 @@ def attach(config):
         raise pytest.UsageError(f"--kubeconfig runs against an existing cluster: "
                                 f"{', '.join(conflicting)} apply to labs only")
     try:
-        return attached.connect(config.getoption("--kubeconfig"))
+        return attached.connect(config.getoption("--kubeconfig"), config.getoption("--inventory"))
     except attached.AttachError as exc:
         raise pytest.UsageError(str(exc)) from None
 

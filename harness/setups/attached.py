@@ -20,7 +20,9 @@ runs in this process: the artifacts' kubectl, or the one on PATH.
 """
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import json
 import os
 import secrets
 import shlex
@@ -43,13 +45,15 @@ from harness import artifacts
 from harness.lab import Lab
 from harness.lab.host import CommandResult, Host, MissingCapability
 from harness.lab.wait import wait_until
-from harness.model.setups import CONTROL_PLANE_ROLES
+from harness.lab import resolver
+from harness.model.setups import CONTROL_PLANE_ROLES, KUBERNETES_ROLES
 from harness.model.topology import HostSpec, Network, Topology
 from harness.setups.parts.kubernetes import api as k8s_api
 from harness.setups.parts.kubernetes.cluster import Cluster
 from harness.setups.parts.kubernetes.control_plane import ControlPlane
 from harness.setups.parts.kubernetes.kubelet import IMAGES
-from harness.setups.parts.kubernetes.workloads import KubeWorkloads
+from harness.setups.parts.kubernetes.workloads import KubeProxy, KubeWorkloads
+from harness.setups import inventory as inventory_mod
 from harness.setups.target import Target
 
 #: how long one request may take before the apiserver counts as unreachable
@@ -59,6 +63,10 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "harness"}
 NAMESPACE_GONE_S = 120
 #: the network the Nodes' InternalIPs are put on in the attached topology
 NODES_NETWORK = "nodes"
+#: what a setup promises that an attached cluster with an inventory can be
+#: checked for: the roles whose hosts run kube-proxy (and use the cluster
+#: DNS), and the extra capabilities its documents promise
+PROMISES = {"fcio-k8s": (KUBERNETES_ROLES, {"make-kubeconfig"})}
 
 
 class AttachError(RuntimeError):
@@ -134,13 +142,16 @@ class AttachedLab(Lab):
     """What a Lab is to the suites (id, topology, hosts, on_close), for a
     cluster the harness attaches to. Nothing of it is ever removed but the
     run's namespace (close)."""
-    origin = "attached cluster, kubeconfig only: host checks need an ssh inventory (--inventory)"
-
     def __init__(self, lab_id: str, kubeconfig: str, context: str, server: str,
                  api: client.ApiClient, topology: Topology, hosts: dict[str, Host],
                  control_planes: list[str], versions: dict[str, str],
-                 closers: list[Callable[[], None]]):
+                 closers: list[Callable[[], None]], inventory: inventory_mod.Inventory | None = None):
         super().__init__(lab_id, topology, Existing(), hosts)
+        self.inventory = inventory
+        self.origin = ("attached cluster, kubeconfig only: host checks need an ssh inventory "
+                       "(--inventory)" if inventory is None else
+                       f"attached cluster with ssh inventory {inventory.source}: a customer's "
+                       "hosts are never faulted")
         self.kubeconfig, self.context, self.server, self.api = kubeconfig, context, server, api
         self.control_planes, self.versions = control_planes, versions
         self.namespace: str | None = None
@@ -151,7 +162,10 @@ class AttachedLab(Lab):
 
     @property
     def capabilities(self) -> set[str]:
-        return {"k8s-api", "workloads", "attached", *self.topology.families}
+        found = {"k8s-api", "workloads", "attached", *self.topology.families}
+        if self.inventory is not None:
+            found |= {"hosts", "ssh", *PROMISES.get(self.inventory.setup, ((), set()))[1]}
+        return found
 
     def open(self) -> str:
         """Make the run's own namespace (removed by close, also after Ctrl-C)."""
@@ -181,6 +195,13 @@ class AttachedLab(Lab):
         target.provide("kubelets", cluster.kubelets)
         target.provide("workload", KubeWorkloads(cluster, IMAGES["agnhost"], self.namespace),
                        "workloads")
+        if self.inventory is not None and self.inventory.setup in PROMISES:
+            roles = PROMISES[self.inventory.setup][0]
+            cluster.proxies = [h for name, h in self.hosts.items()
+                               if name in self.inventory.roles and set(h.roles) & roles]
+            target.provide("service_proxy", KubeProxy(cluster.proxies), "service-proxy")
+            if "coredns" in self.versions:
+                target.provide("resolve", resolver.resolver(self.topology.families), "dns")
         return target
 
 
@@ -248,10 +269,15 @@ class _Closers:
         self.closers.append(closer)
 
 
-def connect(kubeconfig: str) -> AttachedLab:
-    """Attach to the cluster of the kubeconfig's current context; AttachError
-    (one line) when the kubeconfig is bad or the apiserver cannot be reached."""
+def connect(kubeconfig: str, inventory: str | None = None) -> AttachedLab:
+    """Attach to the cluster of the kubeconfig's current context (and the
+    hosts of the ssh inventory); AttachError (one line) when the kubeconfig
+    or the inventory is bad, the apiserver cannot be reached or an ssh host refuses."""
     kubeconfig = str(Path(kubeconfig).absolute())
+    try:
+        hosts = None if inventory is None else inventory_mod.load(inventory)
+    except inventory_mod.InventoryError as exc:
+        raise AttachError(str(exc)) from None
     closers: list[Callable[[], None]] = []
     try:
         configuration, context = load_kubeconfig(kubeconfig, closers)
@@ -259,7 +285,7 @@ def connect(kubeconfig: str) -> AttachedLab:
         closers.append(api.close)
         server = configuration.host
         version = probe(api, server, kubeconfig)
-        lab = describe(api, kubeconfig, context, server, version, closers)
+        lab = describe(api, kubeconfig, context, server, version, closers, hosts)
     except BaseException:
         for closer in reversed(closers):
             closer()
@@ -285,8 +311,10 @@ def probe(api: client.ApiClient, server: str, kubeconfig: str) -> str:
 
 
 def describe(api: client.ApiClient, kubeconfig: str, context: str, server: str, version: str,
-             closers: list[Callable[[], None]]) -> AttachedLab:
-    """The cluster as its API describes it: Nodes, control planes, CIDRs, versions."""
+             closers: list[Callable[[], None]], inventory: inventory_mod.Inventory | None = None
+             ) -> AttachedLab:
+    """The cluster as its API describes it (Nodes, control planes, CIDRs,
+    versions), with the inventory's hosts reached over ssh."""
     core = client.CoreV1Api(api)
     try:
         nodes = core.list_node(_request_timeout=REQUEST_TIMEOUT_S).items
@@ -316,8 +344,69 @@ def describe(api: client.ApiClient, kubeconfig: str, context: str, server: str, 
         hosts=specs, service_cidrs=service_cidrs, pod_cidrs=pod_cidrs, domain="cluster.local")
     lab_id = f"attached-{secrets.token_hex(3)}"
     hosts: dict[str, Host] = {name: ApiOnlyHost(spec, lab_id) for name, spec in specs.items()}
+    if inventory is not None:
+        hosts.update(ssh_hosts(inventory, specs, lab_id))
+        planes = [n for n in inventory.roles if set(inventory.roles[n]) & CONTROL_PLANE_ROLES] or planes
+        every = [a for h in hosts.values() for fams in h.spec.addresses.values() for a in fams.values()]
+        topology = dataclasses.replace(
+            topology, hosts={n: h.spec for n, h in hosts.items()}, setup=inventory.setup or "attached",
+            networks={NODES_NETWORK: Network(NODES_NETWORK, *covering(every))})
+    versions = {"kubernetes": version, **coredns_version(api)}
     return AttachedLab(lab_id, kubeconfig, context, server, api, topology, hosts, planes,
-                       {"kubernetes": version}, closers)
+                       versions, closers, inventory)
+
+
+def ssh_hosts(inventory: inventory_mod.Inventory, specs: dict[str, HostSpec], lab_id: str
+              ) -> dict[str, Host]:
+    """The inventory's hosts, each answering over ssh (else AttachError):
+    roles from the inventory, addresses from its Node (or its ssh address)."""
+    hosts = {}
+    for name, ssh in inventory.ssh.items():
+        host = inventory_mod.SshHost(HostSpec(name, inventory.roles[name], {}), lab_id, ssh,
+                                     inventory.backend)
+        try:
+            answer = host.exec(["ip", "-j", "addr", "show"], timeout=inventory_mod.CONNECT_TIMEOUT_S + 20)
+        except subprocess.TimeoutExpired:
+            answer = CommandResult(name, "ip", 255, "", "timed out")
+        if answer.rc == 255:   # ssh's own failure
+            said = (answer.stderr.strip().splitlines() or [f"rc={answer.rc}"])[-1]
+            raise AttachError(f"inventory {inventory.source}: host {name} "
+                              f"({ssh.url('ssh')}) refused: {said}")
+        host.spec = HostSpec(name, inventory.roles[name],
+                             host_addresses(specs.get(name), ssh.address, answer))
+        hosts[name] = host
+    return hosts
+
+
+def host_addresses(node: HostSpec | None, ssh_address: str, links: CommandResult) -> dict:
+    """{NODES_NETWORK: {family: address}}: the global addresses of the link
+    that holds the Node's InternalIP (or the ssh address), as the host shows them."""
+    known = [str(a) for a in (node.addresses.get(NODES_NETWORK, {}).values() if node else ())]
+    known = known or [ssh_address]
+    try:
+        found = json.loads(links.stdout) if links.ok else []
+    except ValueError:
+        found = []
+    for link in found:
+        mine = [a for a in link.get("addr_info", []) if a.get("scope") == "global"]
+        if any(a.get("local") in known for a in mine):
+            by_family: dict = {}
+            for a in mine:
+                ip = ipaddress.ip_address(a["local"])
+                by_family.setdefault("ipv4" if ip.version == 4 else "ipv6", ip)
+            return {NODES_NETWORK: by_family}
+    return dict(node.addresses) if node else {}
+
+
+def coredns_version(api: client.ApiClient) -> dict[str, str]:
+    """{"coredns": tag} from the cluster DNS's Deployment (k8s-app=kube-dns), if there is one."""
+    try:
+        found = client.AppsV1Api(api).list_namespaced_deployment(
+            "kube-system", label_selector="k8s-app=kube-dns", _request_timeout=REQUEST_TIMEOUT_S).items
+    except ApiException:
+        return {}
+    images = [c.image for d in found for c in d.spec.template.spec.containers if ":" in c.image]
+    return {"coredns": images[0].rsplit(":", 1)[1]} if images else {}
 
 
 def apiserver_addresses(api: client.ApiClient) -> set[str]:
