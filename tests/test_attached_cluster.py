@@ -50,15 +50,18 @@ def shared_dir():
 
 @pytest.fixture(scope="module")
 def cluster(shared_dir):
-    """A real seed-000 lab, and its cluster-admin kubeconfig: (lab id, kubeconfig)."""
-    up = harness("up", str(TOPOLOGY), "--apply")
+    """A real seed-000 lab with sshd on its hosts, its cluster-admin kubeconfig
+    and an ssh inventory of it beside: (lab id, kubeconfig)."""
+    up = harness("up", str(TOPOLOGY), "--apply", "--ssh")
     assert up.returncode == 0, up.stderr[-3000:]
     lab_id = re.search(r"lab (\S+) is up", up.stdout).group(1)
     try:
         kubeconfig = shared_dir / "kubeconfig"
-        exported = harness("export", lab_id, "--kubeconfig", str(kubeconfig))
+        exported = harness("export", lab_id, "--kubeconfig", str(kubeconfig),
+                           "--inventory", str(shared_dir / "inventory.yaml"))
         assert exported.returncode == 0, exported.stderr
         assert kubeconfig.stat().st_mode & 0o777 == 0o600
+        assert (shared_dir / "inventory.key").stat().st_mode & 0o777 == 0o600
         yield lab_id, kubeconfig
     finally:
         down = harness("down", lab_id)
@@ -114,6 +117,65 @@ def test_kubeconfig_only_passes_the_api_tests_and_skips_host_tests_naming_the_ca
     assert kubectl_on_master(lab_id, *RUN_NAMESPACES).strip() == ""
     assert kubectl_on_master(lab_id, "get", "namespaces", "-o", "name") == namespaces_before
     assert "health-lb" not in kubectl_on_master(lab_id, "get", "services", "-A")
+
+
+def test_with_an_inventory_host_checks_pass_and_what_needs_a_supervisor_is_skipped_named(
+        cluster, shared_dir):
+    """The same health and lab checks as on the lab, through ssh from the
+    frontend; a customer's host is never faulted: what needs the host's
+    supervisor (a service of the test's own) is skipped naming it."""
+    lab_id, kubeconfig = cluster
+    junit = shared_dir / "inventory.xml"
+    run = on_frontend(lab_id, *pytest_argv(str(ROOT / "suites" / "test_health.py"),
+                                           str(ROOT / "suites" / "test_lab.py"),
+                                           "--kubeconfig", str(kubeconfig),
+                                           "--inventory", str(shared_dir / "inventory.yaml"),
+                                           f"--junitxml={junit}"))
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    found = outcomes(junit)
+    not_passed = {name: outcome for name, outcome in found.items() if outcome[0] != "passed"}
+    assert sorted(not_passed) == [f"test_service_reachable_from_other_hosts[{h}]" for h in
+                                  ("frontend", "master", "node1", "node2", "node3")], not_passed
+    assert all(kind == "skipped" and "lacks capability: supervisor (SshHost" in message
+               for kind, message in not_passed.values()), not_passed
+    health = [name for name in found if name.startswith(("test_kubectl_cluster_info",
+                                                          "test_each_role_listens",
+                                                          "test_make_kubeconfig"))]
+    assert len(health) == 3, found   # the host checks ran over ssh, and passed
+    assert kubectl_on_master(lab_id, *RUN_NAMESPACES).strip() == ""
+
+
+def test_an_ssh_host_that_refuses_is_one_line(cluster, shared_dir):
+    lab_id, kubeconfig = cluster
+    inventory = yaml.safe_load((shared_dir / "inventory.yaml").read_text())
+    other_key = shared_dir / "other.key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other_key)], check=True)
+    inventory["hosts"]["node2"]["key"] = str(other_key)
+    (shared_dir / "refused.yaml").write_text(yaml.safe_dump(inventory))
+    for argv in (pytest_argv(str(ROOT / "suites" / "test_health.py")),
+                 [str(BIN / "harness"), "status"]):
+        run = on_frontend(lab_id, *argv, "--kubeconfig", str(kubeconfig),
+                          "--inventory", str(shared_dir / "refused.yaml"))
+        assert run.returncode in (2, 4), run.stdout + run.stderr
+        line = one_error_line(run, "ERROR: " if run.returncode == 4 else "harness: ")
+        assert "host node2 (ssh://root@192.168.21.2) refused: " in line, line
+        assert "Permission denied (publickey)" in line, line
+
+
+@pytest.mark.parametrize("inventory, says", [
+    ({"hosts": {"a": {"roles": ["boss"]}}}, "hosts.a.roles: a list of roles among"),
+    ({"hosts": {"a": {"roles": ["node"], "adress": "x"}}}, "hosts.a.adress: unknown key"),
+    ({"backend": "telnet", "hosts": {"a": {"roles": ["node"]}}}, "backend: must be one of ssh, paramiko"),
+    ({"setup": "fcio-k8s"}, "hosts: required"),
+])
+def test_a_bad_inventory_is_one_line_naming_the_key(tmp_path, inventory, says):
+    path = tmp_path / "inventory.yaml"
+    path.write_text(yaml.safe_dump(inventory))
+    run = subprocess.run(pytest_argv(str(ROOT / "suites" / "test_health.py"), "--kubeconfig",
+                                     str(tmp_path / "unread"), "--inventory", str(path)),
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert run.returncode == 4
+    assert f"inventory {path}: {says}" in one_error_line(run, "ERROR: ")
 
 
 def pid_running(needle: str) -> int | None:
