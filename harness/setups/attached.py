@@ -53,6 +53,7 @@ from harness.setups.parts.kubernetes.cluster import Cluster
 from harness.setups.parts.kubernetes.control_plane import ControlPlane
 from harness.setups.parts.kubernetes.kubelet import IMAGES
 from harness.setups.parts.kubernetes.workloads import KubeProxy, KubeWorkloads
+from harness.setups.parts.pod_network import PodNetwork
 from harness.setups import inventory as inventory_mod
 from harness.setups.target import Target
 
@@ -66,6 +67,7 @@ NODES_NETWORK = "nodes"
 #: what a setup promises that an attached cluster with an inventory can be
 #: checked for: the roles whose hosts run kube-proxy (and use the cluster
 #: DNS), and the extra capabilities its documents promise
+#: (the pod network reaches the same roles' hosts, seed 000: every Kubernetes VM)
 PROMISES = {"fcio-k8s": (KUBERNETES_ROLES, {"make-kubeconfig"})}
 
 
@@ -200,6 +202,11 @@ class AttachedLab(Lab):
             cluster.proxies = [h for name, h in self.hosts.items()
                                if name in self.inventory.roles and set(h.roles) & roles]
             target.provide("service_proxy", KubeProxy(cluster.proxies), "service-proxy")
+            nodes = client.CoreV1Api(self.api).list_node(_request_timeout=REQUEST_TIMEOUT_S).items
+            target.provide("pod_network", PodNetwork(
+                {n.metadata.name: [ipaddress.ip_network(c) for c in n.spec.pod_cidrs or ()]
+                 for n in nodes if n.metadata.name in self.inventory.roles}, frozenset(roles)),
+                "pod-network")
             if "coredns" in self.versions:
                 target.provide("resolve", resolver.resolver(self.topology.families), "dns")
         return target
