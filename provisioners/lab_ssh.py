@@ -15,11 +15,12 @@ from pathlib import Path
 
 from harness.lab import templates
 from harness.lab.collectors import VersionProbe
+from harness.lab.host import HOST_BIN_DIR
 from harness.model.topology import Topology
 from harness.lab.wait import wait_until
 
 VERSION_PROBES = [VersionProbe("sshd", "sshd", "sshd -V 2>&1 || true")]
-SSHD_CONFIG = templates.render(Path(__file__).parent, "sshd_config.j2")
+SSHD_CONFIG = templates.render(Path(__file__).parent, "sshd_config.j2", bin_dir=HOST_BIN_DIR)
 
 
 class SshAccess:

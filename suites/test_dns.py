@@ -101,7 +101,8 @@ def test_headless_service_answers_with_the_pod_ips(target):
     try:
         assert headless.cluster_ip is None
         host = kubernetes_hosts(target)[0]
-        assert target.resolve("dns-headless.default.svc.cluster.local", host) == ("NOERROR", headless.pod_ips())
+        assert target.resolve(f"dns-headless.{headless.namespace}.svc.cluster.local", host) == \
+            ("NOERROR", headless.pod_ips())
     finally:
         headless.scale(0)
 

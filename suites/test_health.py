@@ -113,7 +113,8 @@ def _listeners(host) -> list[tuple[str, str, int]]:
 
 def test_each_role_listens_where_it_should_and_nowhere_else(target):
     """Listeners of the provisioner's engine (docker's embedded resolver) are
-    the lab's, not the setup's, and are left out."""
+    the lab's, not the setup's, and are left out; sshd is allowed where the
+    hosts are reached by ssh."""
     unexpected = {}
     nodes = registered_nodes(target)
     for host in target.cluster_hosts:
@@ -123,7 +124,8 @@ def test_each_role_listens_where_it_should_and_nowhere_else(target):
                    | (LISTENERS["datastore"] if target.provided("datastore")
                       and host is target.datastore.host else set())
                    | (LISTENERS["webgateway"] if target.provided("webgateway")
-                      and host is target.webgateway.host else set()))
+                      and host is target.webgateway.host else set())
+                   | ({("sshd", "any", 22)} if target.has("ssh") else set()))
         node_addresses = {str(a) for fams in host.spec.addresses.values() for a in fams.values()}
         listeners = [entry for entry in _listeners(host)
                      if entry[1].strip("[]") not in host.engine_addresses]
@@ -192,17 +194,18 @@ def test_loadbalancer_service_stays_pending(target):
     """Seed 000: "You can still use the LoadBalancer service type but the
     service will show up as 'Pending' forever"."""
     service = {"apiVersion": "v1", "kind": "Service",
-               "metadata": {"name": "health-lb", "namespace": "default"},
+               "metadata": {"name": "health-lb", "namespace": target.namespace},
                "spec": {"type": "LoadBalancer", "selector": {"app": "health-lb"},
                         "ports": [{"port": 80}]}}
     kubectl(target, "apply", "-f", "-", input=json.dumps(service))
     try:
         # the controller-manager has handled the Service once its EndpointSlice exists
-        wait_until(lambda: kubectl(target, "get", "endpointslices", "-l",
+        wait_until(lambda: kubectl(target, "get", "endpointslices", "-n", target.namespace, "-l",
                                    "kubernetes.io/service-name=health-lb", "-o", "name").strip(),
                    "the EndpointSlice of Service health-lb", 30)
-        status = json.loads(kubectl(target, "get", "service", "health-lb", "-o", "json"))["status"]
+        status = json.loads(kubectl(target, "get", "service", "health-lb", "-n", target.namespace,
+                                   "-o", "json"))["status"]
         assert not status.get("loadBalancer", {}).get("ingress"), status
-        assert "<pending>" in kubectl(target, "get", "service", "health-lb")
+        assert "<pending>" in kubectl(target, "get", "service", "health-lb", "-n", target.namespace)
     finally:
-        kubectl(target, "delete", "service", "health-lb", "--wait=false")
+        kubectl(target, "delete", "service", "health-lb", "-n", target.namespace, "--wait=false")

@@ -19,9 +19,6 @@ import pytest
 from harness.lab.net import bracketed
 from harness.lab.wait import wait_until
 
-NAMESPACE = "reach"
-
-
 #: pods a and b on the first worker, c on the second (or the only one)
 PLACEMENT = {"a": 0, "b": 0, "c": 1}
 
@@ -32,7 +29,8 @@ def pods(target):
     made = {}
     try:
         for name, index in PLACEMENT.items():
-            made[name] = target.workload.pod(nodes[min(index, len(nodes) - 1)], name, NAMESPACE)
+            made[name] = target.workload.pod(nodes[min(index, len(nodes) - 1)], name,
+                                             target.namespace)
         for pod in made.values():
             wait_until(lambda: pod.run(f"ss -Hltn 'sport = :{pod.port}' | grep -q .").ok,
                        f"pod {pod.name} to listen on {pod.port}", timeout=20)

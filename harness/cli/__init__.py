@@ -12,7 +12,7 @@ from rich.text import Text
 import provisioners
 from provisioners import lab_ssh
 from provisioners.base import StuckLab, Unsupported
-from harness.cli import artifacts, doctor, image
+from harness.cli import artifacts, attached, doctor, image
 from harness.cli.output import CliError, err, out
 from harness.model import topology as topology_mod
 from harness.lab import Terminated, sigterm_as_interrupt
@@ -71,6 +71,10 @@ def cmd_up(args) -> int:
 
 
 def cmd_status(args) -> int:
+    if args.kubeconfig:
+        if args.lab:
+            raise CliError("status: a lab id or --kubeconfig, not both")
+        return attached.status(args.kubeconfig, args.inventory)
     records = [(prov, r) for prov in provisioners.all_available() for r in prov.list()]
     if args.lab:
         records = [(p, r) for p, r in records if r.id == args.lab]
@@ -204,8 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--apply", action="store_true", help="also apply the topology's setup")
     p.set_defaults(func=cmd_up)
 
-    p = sub.add_parser("status", help="labs, hosts, addresses, services")
+    p = sub.add_parser("status", help="labs, hosts, addresses, services; or what the harness "
+                                      "sees of an existing cluster (--kubeconfig)")
     p.add_argument("lab", nargs="?")
+    p.add_argument("--kubeconfig", metavar="FILE",
+                   help="summarise the cluster of this kubeconfig: nodes, versions, capabilities")
+    p.add_argument("--inventory", metavar="FILE", help="with --kubeconfig: its hosts over ssh")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("exec", help="run a command on a lab host")
@@ -235,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     reporting.add_parsers(sub)
     image.add_parser(sub)
     artifacts.add_parser(sub)
+    attached.add_parser(sub)
     return parser
 
 

@@ -72,6 +72,12 @@ class Target:
     #: the hosts that run a kubelet
     kubelets: list[Host]
 
+    #: what the target is, for skip reasons: a lab the harness made, or a
+    #: cluster it attached to (harness.setups.attached)
+    origin = "lab target"
+    #: the namespace suites create their objects in (an attached cluster's run has its own)
+    namespace = "default"
+
     def __init__(self, lab: Lab, capabilities: set[str] | None = None):
         self.lab = lab
         self.capabilities: set[str] = set(capabilities or ())

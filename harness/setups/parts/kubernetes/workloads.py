@@ -173,7 +173,9 @@ def kube_pod(cluster: Cluster, pod: client.V1Pod, port: int) -> KubePod:
 
 
 class KubeWorkloads:
-    def __init__(self, cluster: Cluster, image: str):
+    def __init__(self, cluster: Cluster, image: str, namespace: str = "default"):
+        #: where a workload goes when none is named (an attached cluster: the run's own)
+        self.namespace = namespace
         self.cluster, self.image = cluster, image
         self._core = client.CoreV1Api(cluster.api)
         self._made: dict[tuple[str, str], KubeWorkload] = {}
@@ -206,8 +208,9 @@ class KubeWorkloads:
             return False
         wait_until(gone, f"pod {pod.namespace}/{pod.name} to be deleted", 60, interval=0.2)
 
-    def __call__(self, name: str, namespace: str = "default", port: int = 8080,
+    def __call__(self, name: str, namespace: str | None = None, port: int = 8080,
                  headless: bool = False) -> KubeWorkload:
+        namespace = namespace or self.namespace
         key = (namespace, name)
         if key not in self._made:
             self._made[key] = KubeWorkload(self.cluster, self.image, name, namespace, port, headless)
