@@ -49,9 +49,7 @@ STRUCTURAL = {
             (r"test_host_reaches_pods_only_on_the_cluster_network\[(\w+)\]", r"\1 hosts the pod"),
             (r"test_host_gw_routes_are_the_other_nodes_subnets\[(\w+)\]", r"\1 has no Kubernetes role")],
     "nixos": [(r"test_ipv6_only_cluster_answers_aaaa", r"not an IPv6-only setup"),
-              (r"test_host_reaches_pods_only_on_the_cluster_network\[(\w+)\]", r"\1 hosts the pod"),
-              # one worker: pods a and c share it
-              (r"test_pod_reaches_pod\[pod:(a->pod:c|c->pod:a)\]", r"needs two workers")],
+              (r"test_host_reaches_pods_only_on_the_cluster_network\[(\w+)\]", r"\1 hosts the pod")],
     "centos-hardway": [(r"test_host_reaches_pods_only_on_the_cluster_network\[(\w+)\]", r"\1 hosts the pod")],
     "kubeadm-ha": [(r"test_host_reaches_pods_only_on_the_cluster_network\[(\w+)\]", r"\1 hosts the pod"),
                    (r"test_requests_through_each_bind", r"the frontend host has no ipv4 address")],

@@ -104,7 +104,7 @@ def centos_checks(lab_id: str) -> None:
 
 
 @pytest.mark.parametrize("setup, workers, no_kubelet, checks", [
-    ("nixos", ["node1"], ["master"], nixos_checks),
+    ("nixos", ["node1", "node2"], ["master"], nixos_checks),
     ("centos-hardway", ["worker1", "worker2"], ["master"], centos_checks),
 ])
 def test_seed_002_and_003_up_apply_ready_down_leaves_nothing(netns, setup, workers, no_kubelet, checks):

@@ -108,6 +108,8 @@ RECIPES: dict[str, list[Part]] = {
              no_pods=frozenset({"frontend"}), network="srv", join="token"),
         part("pod network: flannel host-gw on SRV, kube subnet manager", flanneld.kube_subnet_manager,
              roles=KUBERNETES_ROLES, backend="host-gw", network="srv"),
+        part("the platform's filter: non-Kubernetes VMs cannot reach the cluster network",
+             pod_network.platform_filter),
         # servicePort makes the frontend's HAProxy "forward traffic to the
         # service and let kube-proxy distribute the traffic"
         part("kube-proxy", kube_proxy.apply, roles=KUBERNETES_ROLES, network="srv"),

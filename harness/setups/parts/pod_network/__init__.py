@@ -98,19 +98,31 @@ def apply_host_gw(lab, subnets, network: str | None) -> None:
             host.succeed(" && ".join(commands))
 
 
-def closed_to_outsiders(topology) -> list[str]:
+def closed_to_outsiders(topology, chain_position: str = "-A") -> list[str]:
     """Seed 001: "non-Kubernetes VMs can not access the cluster network
     directly", even with a route to it: what a node forwards to the pod
     network from a host without a Kubernetes role is dropped (the platform's
     filter, applied where the lab forwards), unless it answers a connection a
-    pod opened (a pod writing to the NFS VM gets its replies)."""
-    return [shlex.join(["iptables" if cidr.version == 4 else "ip6tables", "-A", "FORWARD",
+    pod opened (a pod writing to the NFS VM gets its replies). `chain_position`
+    "-I" puts it before the accept rules flanneld and kube-proxy add."""
+    return [shlex.join(["iptables" if cidr.version == 4 else "ip6tables", chain_position, "FORWARD",
                         "-s", str(address), "-d", str(cidr), "-m", "conntrack", "!", "--ctstate",
                         "ESTABLISHED,RELATED", "-j", "DROP"])
             for cidr in topology.pod_cidrs
             for host in topology.hosts.values() if not set(host.roles) & KUBERNETES_ROLES
             for by_family in host.addresses.values() for address in by_family.values()
             if address.version == cidr.version]
+
+
+@declares(needs=("pod_network",))
+def platform_filter(lab, target) -> None:
+    """The hosting platform's filter of seed 001 on every host that routes
+    pods (the real flanneld filters nothing): hosts without a Kubernetes role
+    cannot reach the cluster network, even when they route to it."""
+    commands = closed_to_outsiders(lab.topology, "-I")
+    for host in lab.hosts.values():
+        if commands and target.pod_network.reaches_pods(host) and host.name in target.pod_network.subnets:
+            host.succeed(" && ".join(commands))
 
 
 def masquerade(topology) -> list[str]:
