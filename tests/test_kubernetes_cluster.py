@@ -60,8 +60,13 @@ def test_up_apply_nodes_ready_dns_answers_down_leaves_nothing(netns, tmp_path):
         assert "RUNNING" in (tmp_path / coredns_node / "containerd-containers.txt").read_text()
         assert "kubelet.log" in (tmp_path / "node1" / "logs.txt").read_text()
         kubeconfigs = (tmp_path / "node1" / "kubeconfigs.txt").read_text()
+        # a node's kubeconfigs name their key files; the master's carry keys, redacted
         assert "==> /etc/kubernetes/kubelet.kubeconfig <==" in kubeconfigs
-        assert "client-key-data: <redacted>" in kubeconfigs and "PRIVATE KEY" not in kubeconfigs
+        assert "client-key: /etc/kubernetes/pki/kubelet-client-node1-key.pem" in kubeconfigs
+        admin = (tmp_path / "master" / "kubeconfigs.txt").read_text()
+        assert "==> /etc/kubernetes/cluster-admin.kubeconfig <==" in admin
+        assert "client-key-data: <redacted>" in admin
+        assert "PRIVATE KEY" not in kubeconfigs + admin
         # results record the versions of what runs, as each component reports it
         versions = results.component_versions(netns.attach(lab_id))
         for component in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet",
