@@ -110,7 +110,7 @@ class ControlPlane:
             # seed 001: agents join with a token (Kubernetes bootstrap tokens, kubelet TLS bootstrapping)
             *(["--enable-bootstrap-token-auth=true"] if bootstrap_tokens else [])])
         kcm = f"{K8S_DIR}/kube-controller-manager.kubeconfig"
-        cidrs = ([f"--allocate-node-cidrs=true", f"--cluster-cidr={cluster.pod_cidr}",
+        cidrs = (["--allocate-node-cidrs=true", f"--cluster-cidr={cluster.pod_cidr}",
                   "--node-cidr-mask-size=24"] if allocate_node_cidrs else ["--allocate-node-cidrs=false"])
         self._define("kube-controller-manager", [
             f"--kubeconfig={kcm}", f"--authentication-kubeconfig={kcm}",
