@@ -32,24 +32,36 @@ def frontend(target):
 
 
 @pytest.fixture(scope="module")
-def binds(target, frontend):
-    """One bind per address family on the frontend's public network, as
-    seed 000's example binds the external IPv4 and IPv6 addresses: a network
-    of the frontend no other Kubernetes host is on (the first network only
-    where the frontend has no such one)."""
+def public(target, frontend) -> str:
+    """The frontend's public network, where seed 000's example binds the
+    external IPv4 and IPv6 addresses: one no other Kubernetes host is on (the
+    first network only where the frontend has no such one)."""
     host = frontend.host
     others = {n for h in target.cluster_hosts if h is not host for n in h.spec.addresses}
-    public = [n for n in host.spec.addresses if n not in others] or list(host.spec.addresses)[:1]
+    return next((n for n in host.spec.addresses if n not in others), next(iter(host.spec.addresses)))
+
+
+@pytest.fixture(scope="module")
+def binds(frontend, public):
+    """One bind per address family of the public network."""
     out = {}
     for family in ("ipv4", "ipv6"):
-        for net in public:
-            try:
-                ip = host.address(net, family)
-            except LookupError:
-                continue
-            out[family] = f"{bracketed(ip)}:{LISTEN_PORT}"
-            break
+        try:
+            out[family] = f"{bracketed(frontend.host.address(public, family))}:{LISTEN_PORT}"
+        except LookupError:
+            continue
     return out
+
+
+@pytest.fixture(scope="module")
+def client(target, frontend, public):
+    """A host that is not the frontend, on its public network (one with no
+    Kubernetes role first): requests come from outside, over that network."""
+    hosts = [h for h in target.lab.hosts.values() if h is not frontend.host and public in h.spec.addresses]
+    if not hosts:
+        pytest.skip(f"no host but {frontend.host.name} is on its public network {public}: "
+                    "no client to send requests from")
+    return sorted(hosts, key=lambda h: h in target.cluster_hosts)[0]
 
 
 @pytest.fixture(scope="module")
@@ -95,24 +107,33 @@ def test_scaling_past_max_expected_pods_fills_every_slot(frontend, web, record_p
     assert len({s.address for s in servers}) == MAX_PODS, "two slots share a pod"
 
 
-def answers(frontend, bind: str, count: int) -> set[str]:
-    return {frontend.request(bind) for _ in range(count)}
+def answers(frontend, bind: str, client, count: int) -> set[str]:
+    """The pods that answered `count` requests from `client` through `bind`;
+    HAProxy's listen must have accepted each of them."""
+    before = frontend.sessions(LISTEN)
+    names = {frontend.request(bind, client=client) for _ in range(count)}
+    accepted = frontend.sessions(LISTEN) - before
+    assert accepted == count, (f"{count} requests from {client.name} to {bind} were answered by {names}, "
+                               f"but HAProxy's listen {LISTEN} accepted {accepted} sessions")
+    return names
 
 
 @pytest.mark.parametrize("family", ["ipv4", "ipv6"])
-def test_requests_through_each_bind_reach_every_pod_and_no_removed_one(
-        frontend, web, binds, family, record_property):
+def test_requests_from_outside_through_each_bind_reach_every_pod_and_no_removed_one(
+        frontend, web, binds, client, family, record_property):
+    """From a host on the public network that is not the frontend, as an
+    external client: the answers come from the pods, through HAProxy."""
     if family not in binds:
         pytest.skip(f"the frontend host has no {family} address")
     bind = binds[family]
     web.scale(3)
     converge(frontend, web, record_property, "scale 3")
     names = {p.name for p in web.pods}
-    assert answers(frontend, bind, 4 * len(names)) == names
+    assert answers(frontend, bind, client, 4 * len(names)) == names
     web.scale(1)
     converge(frontend, web, record_property, "scale 1")
     remaining = {p.name for p in web.pods}
-    assert answers(frontend, bind, 10) == remaining, f"a removed pod of {names - remaining} answered"
+    assert answers(frontend, bind, client, 10) == remaining, f"a removed pod of {names - remaining} answered"
 
 
 class PortNotPickedUp(AssertionError):
@@ -125,7 +146,7 @@ class PortNotPickedUp(AssertionError):
     "picked up by our webgateway automatically for now.' Seed 000's HAProxy finds pods by "
     "DNS (server-template ... *.ingress.default.svc.cluster.local:443): the port is in its "
     "config, so a changed pod port is not picked up there either."))
-def test_changed_pod_port_is_picked_up(frontend, web, binds, record_property):
+def test_changed_pod_port_is_picked_up(frontend, web, binds, client, record_property):
     new_port = POD_PORT + 1
     web.scale(2)
     converge(frontend, web, record_property, "scale 2")
@@ -134,7 +155,7 @@ def test_changed_pod_port_is_picked_up(frontend, web, binds, record_property):
         names = {p.name for p in web.pods}
         bind = next(iter(binds.values()))
         try:
-            wait_until(lambda: answers(frontend, bind, 4) == names,
+            wait_until(lambda: answers(frontend, bind, client, 4) == names,
                        "requests to reach the pods on their new port", frontend.resolver_hold + MARGIN_S)
         except WaitTimeout as timeout:
             # the limitation is exactly this: the pods answer on the new port,

@@ -174,10 +174,12 @@ def test_make_kubeconfig_works_from_another_host_for_365_days(target):
                            ("token", ("token",))):
             other.put_file("/root/user.kubeconfig", with_only(config, *keys), mode=0o600)
             kc = "kubectl --kubeconfig /root/user.kubeconfig "
-            out = other.succeed(kc + "get nodes -o name")
-            assert all(f"node/{h.name}" in out.split() for h in target.workers), f"{name}: {out}"
+            nodes = other.run(kc + "get nodes -o name")
+            assert nodes.ok, f"the kubeconfig's {name} alone, from {other.name}: {nodes.summary()}"
+            assert all(f"node/{h.name}" in nodes.stdout.split() for h in target.workers), f"{name}: {nodes.stdout}"
             # cluster-admin: it may do what only an admin may
-            other.succeed(kc + "auth can-i '*' '*' --all-namespaces")
+            admin = other.run(kc + "auth can-i '*' '*' --all-namespaces")
+            assert admin.ok, f"the kubeconfig's {name} alone is no cluster admin: {admin.summary()}"
             identities[name] = other.succeed(kc + "auth whoami -o jsonpath={.status.userInfo.username}")
     finally:
         other.succeed("rm -f /root/user.kubeconfig")

@@ -94,7 +94,9 @@ def test_host_reaches_pods_only_on_the_cluster_network(host_name, target, pods):
     # router would), and the cluster network must still refuse it
     family = 6 if ":" in dest.ips[0] else 4
     shared = next((n for n in host.spec.addresses if n in dest.node.spec.addresses), None)
-    assert shared, f"{host_name} shares no network with {dest.node.name}: no deny to check"
+    if shared is None:
+        pytest.skip(f"{host_name} shares no network with {dest.node.name}: no route to give it, "
+                    "no deny to check")
     via = dest.node.address(shared, "ipv6" if family == 6 else "ipv4")
 
     def route(verb: str) -> str:

@@ -8,13 +8,18 @@ rules, certificates), never on the harness's own objects: the suites must see
 it from outside, as they would see it on a customer's cluster."""
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
 import shlex
 
 import pytest
+import yaml
 
 from harness import artifacts
+from harness.lab.host import HOST_BIN_DIR
+from harness.lab.net import bracketed
 from harness.lab.wait import wait_until
 
 BREAKS = {}
@@ -133,6 +138,56 @@ def kubelet_master_stopped(target):
         node = json.loads(target.kubernetes.kubectl("get", "node", master.name, "-o", "json"))
         return {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"]
     wait_until(lambda: ready() != "True", f"Node {master.name} NotReady", 120, 1)
+
+
+def public_to_srv(target) -> dict[str, str]:
+    """The frontend's public addresses (of networks no other Kubernetes host
+    is on), each to its SRV address of the same family."""
+    host = target.frontend.host
+    shared = {n for h in target.cluster_hosts if h is not host for n in h.spec.addresses}
+    srv = next(n for n in host.spec.addresses if n in shared)
+    return {bracketed(host.address(net, family)): bracketed(host.address(srv, family))
+            for net, families in host.spec.addresses.items() if net not in shared for family in families}
+
+
+@breaks("haproxy-bound-on-srv")
+def haproxy_bound_on_srv(target):
+    """The frontend's HAProxy binds its SRV address wherever its config names
+    a public one, as a role that ignores the bind it is given would: a
+    wrapper before the real haproxy on the frontend's PATH rewrites each
+    config file it is started with."""
+    host = target.frontend.host
+    real = host.succeed("command -v haproxy").strip()
+    edits = [f"s/{re.escape(public)}:/{srv}:/g" for public, srv in public_to_srv(target).items()]
+    host.put_file(f"{HOST_BIN_DIR}/haproxy", "#!/bin/sh\n"
+                  'prev=; for arg; do [ "$prev" = -f ] && sed -i '
+                  + " ".join(f"-e {shlex.quote(e)}" for e in edits)
+                  + f' "$arg"; prev=$arg; done\nexec {shlex.quote(real)} "$@"\n', mode=0o755)
+
+
+@breaks("fe-port-closed")
+def fe_port_closed(target):
+    """The frontend's firewall refuses TCP to its public addresses from
+    anywhere but the frontend itself (which reaches them over loopback)."""
+    host = target.frontend.host
+    for public in public_to_srv(target):
+        tool = "ip6tables" if public.startswith("[") else "iptables"
+        host.succeed(shlex.join([tool, "-I", "INPUT", "!", "-i", "lo", "-d", public.strip("[]"), "-p", "tcp",
+                                 "-j", "REJECT", "--reject-with", "tcp-reset"]))
+
+
+@breaks("kubeconfig-token-revoked")
+def kubeconfig_token_revoked(target):
+    """The service-account token `kubernetes-make-kubeconfig` puts in its
+    kubeconfigs is revoked: its Secret is labelled invalid, as Kubernetes
+    marks a legacy token (the command hands out the same token again)."""
+    cluster = target.kubernetes
+    user = yaml.safe_load(cluster.admin_host.succeed("kubernetes-make-kubeconfig"))["users"][0]["user"]
+    secrets = json.loads(cluster.kubectl("get", "secrets", "-n", "kube-system", "-o", "json"))["items"]
+    held = next(s["metadata"]["name"] for s in secrets
+                if base64.b64decode(s.get("data", {}).get("token", "")).decode() == user["token"])
+    cluster.kubectl("label", "secret", "-n", "kube-system", held,
+                    "kubernetes.io/legacy-token-invalid-since=2024-01-01")
 
 
 @breaks("cluster-network-open")

@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 WILDCARD = r"\*\.dns-suite\.default\.svc\.cluster\.local"
 
+FROM_OUTSIDE = "test_requests_from_outside_through_each_bind_reach_every_pod_and_no_removed_one"
+
 #: (break, topology, suite, test that must fail, what its failure must say)
 CASES = [
     ("dns-servfail", "kubeadm-ha", "suites/test_dns.py", "test_wildcard_returns_exactly_the_pod_set[0]",
@@ -43,6 +45,14 @@ CASES = [
      "test_host_reaches_pods_only_on_the_cluster_network[vm01]",
      r"host:vm01 \(routed via agent1\) reached KubePod\(name='a'.* at http://[\d.:]+/ but the "
      r"cluster network must be closed to it"),
+    ("haproxy-bound-on-srv", "fcio-k8s", "suites/test_haproxy.py", f"{FROM_OUTSIDE}[ipv4]",
+     r"\[client\] `curl .* http://198\.51\.100\.2:8000/` failed \(rc=7: .*198\.51\.100\.2 port 8000"),
+    # the frontend itself still gets through (over loopback): only a client outside sees it
+    ("fe-port-closed", "fcio-k8s", "suites/test_haproxy.py", f"{FROM_OUTSIDE}[ipv4]",
+     r"\[client\] `curl .* http://198\.51\.100\.2:8000/` failed \(rc=7: .*198\.51\.100\.2 port 8000"),
+    ("kubeconfig-token-revoked", "fcio-k8s", "suites/test_health.py",
+     "test_make_kubeconfig_works_from_another_host_for_365_days",
+     r"AssertionError: the kubeconfig's token alone, from node\d: rc=1: .*Unauthorized"),
     ("kubelet-master-stopped", "fcio-k8s", "suites/test_health.py",
      "test_every_node_is_ready_at_the_pinned_version", r"AssertionError: master is not Ready: .*NodeStatusUnknown"),
 ]

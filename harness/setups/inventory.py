@@ -127,8 +127,9 @@ def load(path: str | Path) -> Inventory:
         for key in sorted(set(entry) - HOST_KEYS):
             raise error(f"{where}.{key}", f"unknown key (known: {', '.join(sorted(HOST_KEYS))})")
         found = entry.get("roles")
-        if not isinstance(found, list) or not found or not set(found) <= set(KNOWN_ROLES):
-            raise error(f"{where}.roles", f"a list of roles among {', '.join(KNOWN_ROLES)}")
+        if not isinstance(found, list) or not set(found) <= set(KNOWN_ROLES):
+            raise error(f"{where}.roles", f"a list of roles among {', '.join(KNOWN_ROLES)} "
+                                          "([] for a host with none, as a client outside the cluster)")
         port = entry.get("port")
         if port is not None and (not isinstance(port, int) or not 0 < port < 65536):
             raise error(f"{where}.port", "must be a port number")

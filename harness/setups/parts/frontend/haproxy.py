@@ -95,6 +95,17 @@ class HAProxyFrontend:
                                    int(row["srv_port"]), row["srv_op_state"], int(row["srv_admin_state"])))
         return out
 
+    def sessions(self, name: str) -> int:
+        """The sessions listen `name` has accepted since HAProxy started (the
+        `stot` of its FRONTEND row in `show stat`)."""
+        lines = self.admin("show stat").splitlines()
+        header = lines[0].lstrip("# ").split(",")
+        for line in lines[1:]:
+            row = dict(zip(header, line.split(",")))
+            if row.get("pxname") == name and row.get("svname") == "FRONTEND":
+                return int(row["stot"])
+        raise LookupError(f"HAProxy on {self.host.name} has no listen {name!r}")
+
     def up_addresses(self, name: str) -> list[str]:
         return sorted(s.address for s in self.servers(name) if s.up)
 
