@@ -135,7 +135,7 @@ def test_with_an_inventory_host_checks_pass_and_what_needs_a_supervisor_is_skipp
     found = outcomes(junit)
     not_passed = {name: outcome for name, outcome in found.items() if outcome[0] != "passed"}
     assert sorted(not_passed) == [f"test_service_reachable_from_other_hosts[{h}]" for h in
-                                  ("frontend", "master", "node1", "node2", "node3")], not_passed
+                                  ("client", "frontend", "master", "node1", "node2", "node3")], not_passed
     assert all(kind == "skipped" and "lacks capability: supervisor (SshHost" in message
                for kind, message in not_passed.values()), not_passed
     health = [name for name in found if name.startswith(("test_kubectl_cluster_info",

@@ -71,8 +71,9 @@ def run_broken(breakage: str, topology: str, suite: str, tmp_path: Path, keyword
 
 
 def failure_text(stdout: str, test: str) -> str:
-    """The failure section pytest printed for `test` (its traceback and message)."""
-    sections = re.split(r"^_{3,} (\S+) _{3,}$", stdout.split("short test summary info")[0], flags=re.M)
+    """The failure section pytest printed for `test` (its traceback and message;
+    a name wider than the terminal gets one underscore either side)."""
+    sections = re.split(r"^_+ (test\S+) _+$", stdout.split("short test summary info")[0], flags=re.M)
     return dict(zip(sections[1::2], sections[2::2])).get(test, "")
 
 

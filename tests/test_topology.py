@@ -69,7 +69,7 @@ def test_unknown_network_key(tmp_path):
 
 def test_duplicate_host_name(tmp_path):
     err = error_of(tmp_path, variant(lambda d: d["hosts"].append(dict(d["hosts"][1]))))
-    assert "duplicate host name 'node1'" in str(err) and err.key == "hosts[5].name"
+    assert "duplicate host name 'node1'" in str(err) and err.key == f"hosts[{len(BASE['hosts'])}].name"
 
 
 def test_duplicate_yaml_key(tmp_path):
