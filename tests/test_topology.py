@@ -208,7 +208,6 @@ def test_bad_option_is_a_load_error_naming_the_key(tmp_path, options, key, probl
 
 @pytest.mark.parametrize("setup_file, options", [
     ("kubeadm-ha", {"bgp_hold_time": 2}), ("kubeadm-ha", {"bgp_hold_time": True}),
-    ("k3s", {"nfs_reclaim_policy": "delete"}), ("k3s", {"nfs_archive_on_delete": "yes"}),
     ("k3s", {"webgateway_vhost": "My App"}),
 ])
 def test_each_setups_options_are_checked(tmp_path, setup_file, options):

@@ -84,8 +84,5 @@ OPTIONS: dict[str, TopologyOption] = {
     "coredns": TopologyOption(REAL_KUBERNETES, _one_of("1.8", "current")),
     # seed 004: BGP hold time of the sessions, seconds (RFC 4271: 0 or at least 3)
     "bgp_hold_time": TopologyOption(frozenset({"kubeadm-ha"}), _whole_number(3, 65535)),
-    # seed 001's nfs-subdir-external-provisioner values
-    "nfs_reclaim_policy": TopologyOption(frozenset({"k3s"}), _one_of("Delete", "Retain")),
-    "nfs_archive_on_delete": TopologyOption(frozenset({"k3s"}), _one_of(True, False)),
     "webgateway_vhost": TopologyOption(frozenset({"k3s"}), _hostname),
 }

@@ -6,12 +6,11 @@ The server is nfs-ganesha (userspace NFSv4 with the VFS FSAL; this kernel has
 neither an NFS server nor a client). Clients use the libnfs tools (`nfs-cp`,
 `nfs-cat`, `nfs-ls`) with `nfs://server/export/dir/file?version=4` URLs.
 
-Provisioner behaviour reproduced (nfs-subdir-external-provisioner):
-- a claim's directory is `${namespace}-${pvcName}-${pvName}` with
-  `pvName = pvc-<uuid>`, created mode 0777 under the export;
-- on delete, with `archiveOnDelete: true` (the chart's default) it is
-  renamed `archived-<directory>`; with `archiveOnDelete: false` and
-  `reclaimPolicy: Delete` it is removed; with `reclaimPolicy: Retain` it stays.
+nfs-subdir-external-provisioner does not run (no pod can mount NFS here): the
+harness makes a claim's directory itself, `${namespace}-${pvcName}-${pvName}`
+mode 0777 under the export, and the suite checks only what ganesha does
+with it (the bytes pods write and read, the isolation of claims), never the
+harness's own naming or deletion.
 """
 from __future__ import annotations
 
@@ -27,17 +26,12 @@ from harness.lab.collectors import Collector, VersionProbe
 EXPORT_DIR = "/srv/nfs/k8s"
 PSEUDO_PATH = "/k8s"
 CONFIG_PATH = "/etc/ganesha/harness.conf"
-RECLAIM_POLICIES = ("Delete", "Retain")
 
 
 VERSION_PROBES = [VersionProbe("nfs-ganesha", "ganesha.nfsd", "ganesha.nfsd -v 2>&1")]
 COLLECTORS = [Collector("nfs-exports.txt",
                         f"cat {CONFIG_PATH}; echo; ss -tlnH 'sport = :2049'; echo; ls -la {EXPORT_DIR}",
                         "runs ganesha.nfsd")]
-
-
-class StorageError(ValueError):
-    pass
 
 
 def ganesha_config(clients: list[str]) -> str:
@@ -86,29 +80,10 @@ class NfsStorage:
     """The claims of one NFS host (`target.storage`; `target.claim` is its
     `claim` method)."""
 
-    def __init__(self, host, server_address: str, reclaim_policy: str = "Delete",
-                 archive_on_delete: bool = True):
-        if reclaim_policy not in RECLAIM_POLICIES:
-            raise StorageError(f"reclaimPolicy {reclaim_policy!r} is not one of "
-                               f"{', '.join(RECLAIM_POLICIES)}")
+    def __init__(self, host, server_address: str):
         self.host, self.server = host, server_address
-        self.reclaim_policy, self.archive_on_delete = reclaim_policy, archive_on_delete
 
     def claim(self, name: str, namespace: str = "default") -> Claim:
         claim = Claim(name, namespace, f"pvc-{uuid.uuid4()}", self.server)
         self.host.succeed(f"mkdir -m 0777 {shlex.quote(claim.path)} && chmod 0777 {shlex.quote(claim.path)}")
         return claim
-
-    def archived_path(self, claim: Claim) -> str:
-        return f"{EXPORT_DIR}/archived-{claim.directory}"
-
-    def delete(self, claim: Claim) -> str:
-        """Release a claim's volume per the policy; returns what happened
-        ("archived", "deleted" or "retained")."""
-        if self.reclaim_policy == "Retain":
-            return "retained"
-        if self.archive_on_delete:
-            self.host.succeed(f"mv {shlex.quote(claim.path)} {shlex.quote(self.archived_path(claim))}")
-            return "archived"
-        self.host.succeed(f"rm -rf {shlex.quote(claim.path)}")
-        return "deleted"
