@@ -16,7 +16,7 @@ def test_context_manager_exit_removes_everything(netns, two_hosts):
 
 
 def test_exception_inside_lab_removes_everything(netns, two_hosts):
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="a test blew up"):
         with netns.create(two_hosts) as lab:
             footprint = lab_footprint(netns, lab.id)
             raise RuntimeError("a test blew up")
