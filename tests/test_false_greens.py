@@ -78,7 +78,7 @@ def failure_text(stdout: str, test: str) -> str:
 
 
 @pytest.mark.parametrize("breakage, topology, suite, test, says", CASES,
-                         ids=[f"{c[0]}-{c[3]}" for c in CASES])
+                         ids=[f"{c[1]}-{c[0]}-{c[3]}" for c in CASES])
 def test_suite_goes_red_naming_what_broke(breakage, topology, suite, test, says, tmp_path):
     run, tests = run_broken(breakage, topology, suite, tmp_path, keyword=test.split("[")[0])
     assert run.returncode == 1, run.stdout[-3000:]
