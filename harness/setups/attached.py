@@ -285,17 +285,24 @@ def connect(kubeconfig: str, inventory: str | None = None) -> AttachedLab:
         raise AttachError(str(exc)) from None
     closers: list[Callable[[], None]] = []
     try:
-        configuration, context = load_kubeconfig(kubeconfig, closers)
-        api = client.ApiClient(configuration)
-        closers.append(api.close)
-        server = configuration.host
-        version = probe(api, server, kubeconfig)
+        api, context, server, version = reach(kubeconfig, closers)
         lab = describe(api, kubeconfig, context, server, version, closers, hosts)
     except BaseException:
         for closer in reversed(closers):
             closer()
         raise
     return lab
+
+
+def reach(kubeconfig: str, closers: list[Callable[[], None]]
+          ) -> tuple[client.ApiClient, str, str, str]:
+    """(API client, context, server, version) of the kubeconfig's current
+    context, once the apiserver answered; AttachError (one line) if not.
+    What it holds is ended by `closers`."""
+    configuration, context = load_kubeconfig(kubeconfig, closers)
+    api = client.ApiClient(configuration)
+    closers.append(api.close)
+    return api, context, configuration.host, probe(api, configuration.host, kubeconfig)
 
 
 def probe(api: client.ApiClient, server: str, kubeconfig: str) -> str:
