@@ -69,9 +69,16 @@ def cmd_repro(args) -> int:
         case = repro.load(args.case)
     except (repro.CaseError, topology_mod.TopologyError) as exc:
         raise CliError(str(exc)) from None
+    if case.cluster and case.faults and not args.allow_destructive:
+        raise CliError(f"{case.source}: injects {len(case.faults)} fault(s) into the existing cluster "
+                       f"of {case.cluster['kubeconfig']}: refused without --allow-destructive "
+                       "(pytest's flag for destructive suites)")
     out_dir = Path(args.results) / f"{case.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     summary = {"case": case.name, "seed": case.seed, "source": case.source,
                "reporter_expected": case.reporter, "shows_as": case.shows_as, "symptom": case.symptom}
+    if case.cluster:
+        out_dir.mkdir(parents=True)
+        return _reproduce(case, out_dir, summary, out, _cluster_args(case, args.allow_destructive))
     try:
         topo = case.topology()
     except topology_mod.TopologyError as exc:
@@ -84,8 +91,25 @@ def cmd_repro(args) -> int:
     out_dir.mkdir(parents=True)
     topo_file = out_dir / "topology.yaml"
     topo_file.write_text(json.dumps(topo.to_dict()))  # JSON is YAML
-    pytest_args = [*case.select, "--topology", str(topo_file), "--results-dir", str(out_dir),
-                   "--keep", "-p", "harness.pytest_plugin.repro_faults", "-q",
+    code = _reproduce(case, out_dir, summary, out, ["--topology", str(topo_file), "--keep"])
+    if summary["other_failures"] + summary["shown"] and summary["lab"]:  # --keep kept it
+        first = next(iter(topo.hosts))
+        out.print(f"lab {summary['lab']} kept: attach with `harness shell {summary['lab']} {first}`, "
+                  f"remove with `harness down {summary['lab']}`")
+    return code
+
+
+def _cluster_args(case, allow_destructive: bool) -> list[str]:
+    """pytest's options for the case's existing cluster."""
+    inventory = case.cluster["inventory"]
+    return ["--kubeconfig", case.cluster["kubeconfig"], *(["--inventory", inventory] if inventory else []),
+            *(["--allow-destructive"] if allow_destructive else [])]
+
+
+def _reproduce(case, out_dir: Path, summary: dict, out, where: list[str]) -> int:
+    """Run the case's tests (on a lab or a cluster: `where`) with its faults; judge the failures."""
+    pytest_args = [*case.select, *where, "--results-dir", str(out_dir),
+                   "-p", "harness.pytest_plugin.repro_faults", "-q",
                    # a documented limitation is marked xfail in the suites;
                    # reproducing it must show it as the failure it is
                    "--runxfail"]
@@ -102,10 +126,6 @@ def cmd_repro(args) -> int:
     summary.update(reproduced=bool(shown), lab=run.labs[0] if run and run.labs else None,
                    shown=[f"{t.nodeid}: {t.outcome}: {t.reason}" for t in shown],
                    bundles=[str(out_dir / t.bundle) for t in shown if t.bundle])
-    if failing and summary["lab"]:  # --keep kept it
-        first = next(iter(topo.hosts))
-        out.print(f"lab {summary['lab']} kept: attach with `harness shell {summary['lab']} {first}`, "
-                  f"remove with `harness down {summary['lab']}`")
     return _finish(out_dir, summary, out)
 
 
@@ -135,7 +155,13 @@ def add_parsers(sub) -> None:
     p.add_argument("--last", type=int, default=10, help="runs considered for flaky tests")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("repro", help="reproduce a problem from a case file")
-    p.add_argument("case")
-    p.add_argument("--results", default="results/repro")
+    p = sub.add_parser("repro", help="reproduce a problem from a case file, on a lab it makes "
+                                     "or on the existing cluster the case names")
+    p.add_argument("case", help="the case file (fixtures/repro/ has examples; format in "
+                                "harness/cli/repro.py)")
+    p.add_argument("--results", default="results/repro",
+                   help="where each attempt's directory goes: repro.json, JUnit, bundles")
+    p.add_argument("--allow-destructive", action="store_true",
+                   help="allow the case's faults on an existing cluster (as pytest's "
+                        "--allow-destructive); a lab is always faulted")
     p.set_defaults(func=cmd_repro)
