@@ -208,7 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("up", help="boot a lab from a topology and leave it running")
     p.add_argument("topology", help="a topology file or a name under fixtures/topologies")
-    p.add_argument("--provisioner", default=provisioners.DEFAULT)
+    p.add_argument("--provisioner", default=provisioners.DEFAULT,
+                   help="how the lab's hosts are made: netns, docker, podman or libvirt "
+                        "(default: %(default)s)")
     p.add_argument("--ssh", action="store_true", help="run sshd on every host")
     p.add_argument("--apply", action="store_true", help="also apply the topology's setup")
     p.set_defaults(func=cmd_up)

@@ -142,17 +142,35 @@ def _finish(out_dir: Path, summary: dict, out) -> int:
 
 
 def add_parsers(sub) -> None:
-    p = sub.add_parser("nightly", help="run every setup's topology with all suites, then the report")
-    p.add_argument("--results", default="results", help="results directory (history kept there)")
-    p.add_argument("--suites", default=str(ROOT / "suites"))
-    p.add_argument("--topology", action="append", default=[],
-                   help="a topology file (repeatable; default: every setup's topology)")
-    p.add_argument("--timeout", type=float, default=3600, help="seconds per setup")
+    p = sub.add_parser("nightly", help="run every setup's topology with all suites, then the report",
+                       description="Boot a lab for each topology in turn, run the suites on it, "
+                                   "record the results under DIR/<date-time>/<setup> and rebuild the "
+                                   "HTML report. Exit 0 once every setup ran, whatever the tests said.")
+    p.add_argument("--results", default="results", metavar="DIR",
+                   help="the results directory: each run's results go into a new DIR/<date-time>, "
+                        "the history (DIR/history.sqlite) and the report (DIR/index.html) beside "
+                        "them (default: %(default)s)")
+    p.add_argument("--suites", default=str(ROOT / "suites"), metavar="DIR",
+                   help="the directory of suites run on every setup (default: the harness's suites/)")
+    p.add_argument("--topology", action="append", default=[], metavar="FILE",
+                   help="a topology file to run, instead of every setup's default topology under "
+                        "fixtures/topologies; repeat it for several")
+    p.add_argument("--timeout", type=float, default=3600, metavar="SECONDS",
+                   help="how long one setup's run may take; a run over it is stopped like Ctrl-C "
+                        "(its lab removed) and the next setup runs (default: %(default)s)")
     p.set_defaults(func=cmd_nightly)
 
-    p = sub.add_parser("report", help="build the static HTML report of a results directory")
-    p.add_argument("--results", default="results")
-    p.add_argument("--last", type=int, default=10, help="runs considered for flaky tests")
+    p = sub.add_parser("report", help="build the static HTML report of a results directory",
+                       description="Read every run under the results directory into its history "
+                                   "and write DIR/index.html: the setup by suite matrix of the "
+                                   "latest run, failures with their reasons and bundles, flaky "
+                                   "tests and the history. It opens from disk, no server needed.")
+    p.add_argument("--results", default="results", metavar="DIR",
+                   help="the results directory `harness nightly` wrote "
+                        "(default: %(default)s)")
+    p.add_argument("--last", type=int, default=10, metavar="N",
+                   help="how many of the latest runs are looked at for flaky tests: a test whose "
+                        "outcome changed within them is listed as flaky (default: %(default)s)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("repro", help="reproduce a problem from a case file, on a lab it makes "
