@@ -120,16 +120,22 @@ def test_kubeconfig_only_passes_the_api_tests_and_skips_host_tests_naming_the_ca
     assert "health-lb" not in kubectl_on_master(lab_id, "get", "services", "-A")
 
 
+#: the processes of the host's own network namespace (lab hosts share the
+#: machine's pid namespace: `ps` would show every lab's processes)
+OWN_PROCESSES = ('me=$(readlink /proc/self/ns/net); for p in /proc/[0-9]*; do '
+                 '[ "$(readlink $p/ns/net 2>/dev/null)" = "$me" ] && tr "\\0" " " <$p/cmdline && echo; '
+                 'done; true')
+
+
 def run_leftovers(lab_id: str) -> str:
     """What an attached run left on the lab's hosts: its directories in each
     host's /tmp, its processes (an HAProxy, a socat, a tcpdump of its own)."""
     found = []
     for host in ("master", "node1", "node2", "node3", "frontend"):
         listed = harness("exec", lab_id, host, "--", "sh", "-c",
-                         "ls -d /tmp/harness-attached-* 2>/dev/null; "
-                         "ps -eo args | grep -E '^(haproxy -db -f /tmp/|socat TCP6-LISTEN:7070|tcpdump )' "
-                         "| grep -v grep; true")
-        found += [f"{host}: {line}" for line in listed.stdout.splitlines()]
+                         f"ls -d /tmp/harness-attached-* 2>/dev/null; {OWN_PROCESSES}")
+        found += [f"{host}: {line}" for line in listed.stdout.splitlines() if line.startswith(
+            ("/tmp/harness-attached-", "haproxy -db -f /tmp/", "socat TCP6-LISTEN:7070", "tcpdump "))]
     return "\n".join(found)
 
 
@@ -162,7 +168,8 @@ def test_haproxy_and_vxlan_suites_run_over_the_inventory(cluster, shared_dir):
     (the frontend's own HAProxy and its config untouched), and the vxlan
     capture streams tcpdump over ssh; nothing of the run stays on a host."""
     lab_id, kubeconfig = cluster
-    own = "md5sum /etc/haproxy/harness.cfg; pgrep -f -x 'haproxy -db -f /etc/haproxy/harness.cfg'"
+    # the frontend's own HAProxy: its config, and its pid as its supervisor has it
+    own = "md5sum /etc/haproxy/harness.cfg; supervisorctl -c /etc/supervisor/harness.conf pid haproxy"
     before = harness("exec", lab_id, "frontend", "--", "sh", "-c", own).stdout
     junit = shared_dir / "haproxy.xml"
     run = on_frontend(lab_id, *pytest_argv(
@@ -426,7 +433,7 @@ def test_repro_faults_an_existing_cluster_only_with_allow_destructive(cluster, s
       "faults": [{"kind": "netem", "host": "node1", "network": "srv", "delay": "1ms"}]},
      "faults", "act on hosts: the cluster needs an inventory"),
     ({"cluster": {"kubeconfig": "absent"}}, "cluster.kubeconfig", "no such file"),
-    ({"topology": "fcio-k8s"}, "topology", "a topology, or the existing cluster (cluster), not both"),
+    ({"topology": "fcio-k8s"}, "topology", "a topology or an existing cluster (cluster), not both"),
     ({"override": {"name": "x"}}, "override", "applies to a topology"),
 ])
 def test_a_bad_cluster_case_is_one_line_and_changes_nothing(tmp_path, change, key, says):

@@ -100,8 +100,8 @@ def load(path: str | Path) -> Case:
         if key not in data:
             raise CaseError(source, key, "required")
     if ("topology" in data) == ("cluster" in data):
-        raise CaseError(source, "topology", "required: a topology, or the existing cluster "
-                                            "(cluster), not both")
+        raise CaseError(source, "topology", "a topology or an existing cluster (cluster), not both"
+                        if "cluster" in data else "required (or cluster: an existing cluster)")
     if not isinstance(data["name"], str) or not NAME.match(data["name"]):
         raise CaseError(source, "name", "must be lower-case letters, digits and dashes")
     if "cluster" in data:
