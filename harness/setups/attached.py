@@ -1,5 +1,5 @@
-"""A cluster the harness did not make: the user's kubeconfig (and, later, an
-ssh inventory of its hosts), seen as the same Target the suites drive on a lab.
+"""A cluster the harness did not make: the user's kubeconfig and, with an
+ssh inventory, its hosts, seen as the same Target the suites drive on a lab.
 
 `connect(kubeconfig)` loads the kubeconfig, reaches the apiserver and reads
 what the API says of the cluster: its Nodes (each a host known only
@@ -9,11 +9,18 @@ Service's EndpointSlices), the service CIDR (the ServiceCIDR objects) and
 the versions. A bad kubeconfig, an unreachable apiserver or refused
 credentials is one AttachError line, never a traceback.
 
-`AttachedLab.open()` makes the run's own namespace; everything the suites
-create goes there (kubectl runs with `--namespace` of it, and refuses an
-object naming another), and `close()` deletes it and waits until it is
-gone. Nothing else on the cluster is changed. The client's certificate and
-key (when the kubeconfig carries them as data) are memory files, as a lab's.
+With an inventory naming a setup, the target offers what that setup
+promises (harness.setups.promises) on the inventory's hosts: kube-proxy,
+the pod network, the cluster DNS, and an HAProxy of the run's own on the
+frontend (harness.setups.ssh_processes ties it to the run).
+
+`AttachedLab.open()` first removes the namespaces of earlier runs that are
+surely gone, then makes the run's own (harness.setups.run_namespaces);
+everything the suites create goes there (kubectl runs with `--namespace`
+of it, and refuses an object naming another), and `close()` deletes it and
+waits until it is gone, and ends what the run started on the hosts. Nothing
+else on the cluster is changed. The client's certificate and key (when the
+kubeconfig carries them as data) are memory files, as a lab's.
 
 The API endpoint is the kubeconfig's (kind's GetAPIServerEndpoint); kubectl
 runs in this process: the artifacts' kubectl, or the one on PATH.
