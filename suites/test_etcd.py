@@ -61,6 +61,7 @@ def start_again(etcd, record_property, figure: str, *names: str) -> None:
     record_property(figure, round(time.monotonic() - start, 3))
 
 
+@pytest.mark.destructive
 def test_a_key_survives_a_member_restart(etcd, record_property):
     name = list(etcd.members)[-1]
     etcd.put("/suite/restart", "kept")
@@ -69,6 +70,7 @@ def test_a_key_survives_a_member_restart(etcd, record_property):
     assert etcd.get("/suite/restart", via=name) == "kept"
 
 
+@pytest.mark.destructive
 @pytest.mark.requires("etcd-quorum")
 def test_quorum_one_down_writes_two_down_refuses_recovery_restores(etcd, record_property):
     first, second, third = list(etcd.members)[:3]
@@ -86,6 +88,7 @@ def test_quorum_one_down_writes_two_down_refuses_recovery_restores(etcd, record_
     assert etcd.get("/suite/quorum/one-down", via=third) == "written"
 
 
+@pytest.mark.destructive
 @pytest.mark.requires("etcd-quorum")
 def test_seed_004_rejoin_keeps_the_data(etcd, record_property):
     name = list(etcd.members)[-1]

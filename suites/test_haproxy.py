@@ -67,7 +67,8 @@ def client(target, frontend, public):
 @pytest.fixture(scope="module")
 def web(target, frontend, binds):
     workload = target.workload(LISTEN, port=POD_PORT, headless=True)
-    frontend.configure(LISTEN, binds=list(binds.values()), podPort=POD_PORT, maxExpectedPods=MAX_PODS)
+    frontend.configure(LISTEN, binds=list(binds.values()), podPort=POD_PORT, maxExpectedPods=MAX_PODS,
+                       namespace=workload.namespace)
     yield workload
     workload.scale(0)
     frontend.remove(LISTEN)

@@ -142,7 +142,10 @@ def test_vxlan_on_the_wire(lab, pods):
     a, c = pods["a"], pods["c"]
     if a.node is c.node:
         pytest.skip("needs two nodes")
-    wire = next(iter(c.node.spec.addresses))
+    # the link that holds the node's address (a lab names it after its network)
+    address = c.node.address(next(iter(c.node.spec.addresses)))
+    wire = next(link["ifname"] for link in c.node.links()
+                if any(a.get("local") == address for a in link.get("addr_info", [])))
     capture = c.node.popen(["tcpdump", "-i", wire, "-nn", "-l", "-c", "2", "-T", "vxlan",
                             "udp", "port", "8472"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -176,6 +179,7 @@ def test_router_learns_every_pod_block_with_its_node_as_next_hop(target):
         assert all(p.split()[0] == "65534" for p in paths[block]), paths[block]
 
 
+@pytest.mark.destructive
 @pytest.mark.requires("bgp")
 def test_node_down_withdraws_its_route_within_hold_time_and_it_comes_back(lab, target):
     """Figures of these times: benchmarks/bgp.py."""
@@ -234,6 +238,7 @@ def test_flannel_subnet_leases_are_in_etcd(target):
     assert len(found) == len(hosts), f"{len(found)} leases for {len(hosts)} flanneld hosts: {sorted(found)}"
 
 
+@pytest.mark.destructive
 @pytest.mark.requires("vxlan", "etcd", "flannel-config")
 def test_a_deleted_lease_is_taken_again_when_flanneld_restarts(target):
     """seed 003: "delete the old configuration" (`etcdctl rm

@@ -89,7 +89,7 @@ def test_frontend_service_port_forwards_through_the_service_ip(target, app):
     ip = next(host.address(net, fam) for net in host.spec.addresses for fam in ("ipv4", "ipv6")
               if host.spec.addresses[net].get(fam))
     listen = f"{bracketed(ip)}:8001"
-    frontend.configure("svc-suite", binds=[listen], servicePort=PORT)
+    frontend.configure("svc-suite", binds=[listen], servicePort=PORT, namespace=app.namespace)
     try:
         pods = {p.name for p in app.pods}
         wait_until(lambda: frontend.request(listen) in pods,

@@ -148,6 +148,8 @@ def test_up_with_bad_topology_creates_nothing(netns, tmp_path):
     (["shell", "nosuch-000000", "master"], "no lab 'nosuch-000000'"),
     (["up", str(TWO_HOSTS), "--provisioner", "libvirt", "--ssh"],
      "the libvirt provisioner offers no ssh (asked for master, node1)"),
+    (["gc", "--kubeconfig", "/nonexistent", "--all"],
+     "gc --kubeconfig removes only the namespaces of runs that are gone (--all is for labs)"),
 ])
 def test_bad_arguments_get_one_clear_error(args, message):
     result = harness(*args, check=False)
@@ -163,6 +165,21 @@ def test_an_error_prints_verbatim_on_one_line():
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         f"harness: no lab '{name}' on this machine (`harness status` lists the labs)"]
+
+
+def test_every_option_of_every_command_says_what_it_does():
+    """`harness CMD --help` lists each option with what it does (nightly and
+    report listed bare names once)."""
+    import argparse
+    from harness.cli import build_parser
+    commands = next(a for a in build_parser()._actions
+                    if isinstance(a, argparse._SubParsersAction)).choices
+    bare = [f"{name} {'/'.join(a.option_strings)}" for name, parser in commands.items()
+            for a in parser._actions if a.option_strings and a.dest != "help" and not a.help]
+    assert bare == []
+    for command, says in (("report", "how many of the latest runs are looked at for flaky"),
+                          ("nightly", "how long one setup's run may take")):
+        assert says in " ".join(harness(command, "--help").stdout.split())
 
 
 def test_unknown_flag_is_refused():

@@ -149,6 +149,11 @@ def cmd_down(args) -> int:
 
 
 def cmd_gc(args) -> int:
+    if args.kubeconfig:
+        if args.all:
+            raise CliError("gc --kubeconfig removes only the namespaces of runs that are gone "
+                           "(--all is for labs)")
+        return attached.gc(args.kubeconfig)
     return report_gc(everything=args.all, verb="gc")
 
 
@@ -203,7 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("up", help="boot a lab from a topology and leave it running")
     p.add_argument("topology", help="a topology file or a name under fixtures/topologies")
-    p.add_argument("--provisioner", default=provisioners.DEFAULT)
+    p.add_argument("--provisioner", default=provisioners.DEFAULT,
+                   help="how the lab's hosts are made: netns, docker, podman or libvirt "
+                        "(default: %(default)s)")
     p.add_argument("--ssh", action="store_true", help="run sshd on every host")
     p.add_argument("--apply", action="store_true", help="also apply the topology's setup")
     p.set_defaults(func=cmd_up)
@@ -232,8 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="remove every lab on this machine")
     p.set_defaults(func=cmd_down)
 
-    p = sub.add_parser("gc", help="remove labs whose harness process is gone")
+    p = sub.add_parser("gc", help="remove labs whose harness process is gone; or, with "
+                                  "--kubeconfig, the run namespaces of runs that are gone")
     p.add_argument("--all", action="store_true", help="remove every lab, detached ones too")
+    p.add_argument("--kubeconfig", metavar="FILE",
+                   help="on this existing cluster, remove the namespaces of attached runs whose "
+                        "process is gone (killed with kill -9); a run of another machine, or one "
+                        "alive, is never touched")
     p.set_defaults(func=cmd_gc)
 
     p = sub.add_parser("doctor", help="which prerequisites are present or missing")

@@ -1,6 +1,7 @@
 """`harness status --kubeconfig FILE` (what the harness sees of a cluster it
-did not make) and `harness export LAB --kubeconfig FILE` (a lab's cluster as
-a customer would hand it over: a cluster-admin kubeconfig)."""
+did not make), `harness gc --kubeconfig FILE` (the namespaces of its runs
+that are gone) and `harness export LAB --kubeconfig FILE` (a lab's cluster
+as a customer would hand it over: a cluster-admin kubeconfig)."""
 from __future__ import annotations
 
 import os
@@ -12,7 +13,7 @@ from rich.text import Text
 
 from harness.cli.output import CliError, out
 from harness.model.setups import CONTROL_PLANE_ROLES
-from harness.setups import attached, inventory
+from harness.setups import attached, inventory, run_namespaces
 from harness.setups.parts.kubernetes import api as k8s_api
 from harness.setups.parts.kubernetes.make_kubeconfig import COMMAND as MAKE_KUBECONFIG
 
@@ -47,6 +48,24 @@ def status(kubeconfig: str, inventory: str | None = None) -> int:
                       f"supervisor ({lab.origin})")
     finally:
         lab.close()
+    return 0
+
+
+def gc(kubeconfig: str) -> int:
+    """Remove the run namespaces whose run is gone; say why each other one stays."""
+    closers: list = []
+    try:
+        api = attached.reach(str(Path(kubeconfig).absolute()), closers)[0]
+        found = run_namespaces.collect(api)
+    except attached.AttachError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        for closer in reversed(closers):
+            closer()
+    out.print(f"gc: removed {len(found.removed)} run namespace(s)" + "".join(
+        f"\n  {name}: {why}" for name, why in found.removed.items()))
+    for name, why in found.left.items():
+        out.print(f"left {name}: {why}")
     return 0
 
 

@@ -69,9 +69,16 @@ def cmd_repro(args) -> int:
         case = repro.load(args.case)
     except (repro.CaseError, topology_mod.TopologyError) as exc:
         raise CliError(str(exc)) from None
+    if case.cluster and case.faults and not args.allow_destructive:
+        raise CliError(f"{case.source}: injects {len(case.faults)} fault(s) into the existing cluster "
+                       f"of {case.cluster['kubeconfig']}: refused without --allow-destructive "
+                       "(pytest's flag for destructive suites)")
     out_dir = Path(args.results) / f"{case.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     summary = {"case": case.name, "seed": case.seed, "source": case.source,
                "reporter_expected": case.reporter, "shows_as": case.shows_as, "symptom": case.symptom}
+    if case.cluster:
+        out_dir.mkdir(parents=True)
+        return _reproduce(case, out_dir, summary, out, _cluster_args(case, args.allow_destructive))
     try:
         topo = case.topology()
     except topology_mod.TopologyError as exc:
@@ -84,8 +91,25 @@ def cmd_repro(args) -> int:
     out_dir.mkdir(parents=True)
     topo_file = out_dir / "topology.yaml"
     topo_file.write_text(json.dumps(topo.to_dict()))  # JSON is YAML
-    pytest_args = [*case.select, "--topology", str(topo_file), "--results-dir", str(out_dir),
-                   "--keep", "-p", "harness.pytest_plugin.repro_faults", "-q",
+    code = _reproduce(case, out_dir, summary, out, ["--topology", str(topo_file), "--keep"])
+    if summary["other_failures"] + summary["shown"] and summary["lab"]:  # --keep kept it
+        first = next(iter(topo.hosts))
+        out.print(f"lab {summary['lab']} kept: attach with `harness shell {summary['lab']} {first}`, "
+                  f"remove with `harness down {summary['lab']}`")
+    return code
+
+
+def _cluster_args(case, allow_destructive: bool) -> list[str]:
+    """pytest's options for the case's existing cluster."""
+    inventory = case.cluster["inventory"]
+    return ["--kubeconfig", case.cluster["kubeconfig"], *(["--inventory", inventory] if inventory else []),
+            *(["--allow-destructive"] if allow_destructive else [])]
+
+
+def _reproduce(case, out_dir: Path, summary: dict, out, where: list[str]) -> int:
+    """Run the case's tests (on a lab or a cluster: `where`) with its faults; judge the failures."""
+    pytest_args = [*case.select, *where, "--results-dir", str(out_dir),
+                   "-p", "harness.pytest_plugin.repro_faults", "-q",
                    # a documented limitation is marked xfail in the suites;
                    # reproducing it must show it as the failure it is
                    "--runxfail"]
@@ -102,10 +126,6 @@ def cmd_repro(args) -> int:
     summary.update(reproduced=bool(shown), lab=run.labs[0] if run and run.labs else None,
                    shown=[f"{t.nodeid}: {t.outcome}: {t.reason}" for t in shown],
                    bundles=[str(out_dir / t.bundle) for t in shown if t.bundle])
-    if failing and summary["lab"]:  # --keep kept it
-        first = next(iter(topo.hosts))
-        out.print(f"lab {summary['lab']} kept: attach with `harness shell {summary['lab']} {first}`, "
-                  f"remove with `harness down {summary['lab']}`")
     return _finish(out_dir, summary, out)
 
 
@@ -122,20 +142,44 @@ def _finish(out_dir: Path, summary: dict, out) -> int:
 
 
 def add_parsers(sub) -> None:
-    p = sub.add_parser("nightly", help="run every setup's topology with all suites, then the report")
-    p.add_argument("--results", default="results", help="results directory (history kept there)")
-    p.add_argument("--suites", default=str(ROOT / "suites"))
-    p.add_argument("--topology", action="append", default=[],
-                   help="a topology file (repeatable; default: every setup's topology)")
-    p.add_argument("--timeout", type=float, default=3600, help="seconds per setup")
+    p = sub.add_parser("nightly", help="run every setup's topology with all suites, then the report",
+                       description="Boot a lab for each topology in turn, run the suites on it, "
+                                   "record the results under DIR/<date-time>/<setup> and rebuild the "
+                                   "HTML report. Exit 0 once every setup ran, whatever the tests said.")
+    p.add_argument("--results", default="results", metavar="DIR",
+                   help="the results directory: each run's results go into a new DIR/<date-time>, "
+                        "the history (DIR/history.sqlite) and the report (DIR/index.html) beside "
+                        "them (default: %(default)s)")
+    p.add_argument("--suites", default=str(ROOT / "suites"), metavar="DIR",
+                   help="the directory of suites run on every setup (default: the harness's suites/)")
+    p.add_argument("--topology", action="append", default=[], metavar="FILE",
+                   help="a topology file to run, instead of every setup's default topology under "
+                        "fixtures/topologies; repeat it for several")
+    p.add_argument("--timeout", type=float, default=3600, metavar="SECONDS",
+                   help="how long one setup's run may take; a run over it is stopped like Ctrl-C "
+                        "(its lab removed) and the next setup runs (default: %(default)s)")
     p.set_defaults(func=cmd_nightly)
 
-    p = sub.add_parser("report", help="build the static HTML report of a results directory")
-    p.add_argument("--results", default="results")
-    p.add_argument("--last", type=int, default=10, help="runs considered for flaky tests")
+    p = sub.add_parser("report", help="build the static HTML report of a results directory",
+                       description="Read every run under the results directory into its history "
+                                   "and write DIR/index.html: the setup by suite matrix of the "
+                                   "latest run, failures with their reasons and bundles, flaky "
+                                   "tests and the history. It opens from disk, no server needed.")
+    p.add_argument("--results", default="results", metavar="DIR",
+                   help="the results directory `harness nightly` wrote "
+                        "(default: %(default)s)")
+    p.add_argument("--last", type=int, default=10, metavar="N",
+                   help="how many of the latest runs are looked at for flaky tests: a test whose "
+                        "outcome changed within them is listed as flaky (default: %(default)s)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("repro", help="reproduce a problem from a case file")
-    p.add_argument("case")
-    p.add_argument("--results", default="results/repro")
+    p = sub.add_parser("repro", help="reproduce a problem from a case file, on a lab it makes "
+                                     "or on the existing cluster the case names")
+    p.add_argument("case", help="the case file (fixtures/repro/ has examples; format in "
+                                "harness/cli/repro.py)")
+    p.add_argument("--results", default="results/repro",
+                   help="where each attempt's directory goes: repro.json, JUnit, bundles")
+    p.add_argument("--allow-destructive", action="store_true",
+                   help="allow the case's faults on an existing cluster (as pytest's "
+                        "--allow-destructive); a lab is always faulted")
     p.set_defaults(func=cmd_repro)

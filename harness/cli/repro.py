@@ -5,6 +5,9 @@
   description: ...
   topology: kubeadm-ha               # a name under fixtures/topologies or a file
   override: {cluster: {...}}         # merged into the topology (setup options that differ)
+  cluster:                           # instead of topology: the customer's own cluster
+    kubeconfig: ./kubeconfig         # (paths from the case file's directory)
+    inventory: ./inventory.yaml      # optional: its hosts over ssh (faults need them)
   faults: [{kind: crash, host: master2}, ...]     # see harness/lab/faults.py
   select: [suites/test_etcd.py::test_rejoin]      # pytest node ids or paths
   keyword: rejoin                    # optional: pytest -k
@@ -16,6 +19,9 @@
     reporter: what the reporter expected instead  # required
 
 A bad case file is one CaseError naming the file and the key; nothing is created.
+On an existing cluster only netem faults can be injected (its hosts are
+never crashed, blocked or supervised), and `harness repro` injects them
+only with --allow-destructive.
 """
 from __future__ import annotations
 
@@ -28,11 +34,14 @@ from typing import Any
 import yaml
 
 from harness.lab import faults
-
 from harness.model import topology as topology_mod
+from harness.setups import inventory as inventory_mod
 
-CASE_KEYS = {"name", "seed", "description", "topology", "override", "faults", "select",
+CASE_KEYS = {"name", "seed", "description", "topology", "override", "cluster", "faults", "select",
              "keyword", "expect"}
+CLUSTER_KEYS = {"kubeconfig", "inventory"}
+#: the faults a host of an existing cluster can take (over ssh: commands only)
+CLUSTER_FAULTS = ("netem",)
 EXPECT_KEYS = {"shows_as", "symptom", "message", "reporter"}
 SHOWS_AS = ("failed", "timeout", "topology-error")
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
@@ -58,6 +67,8 @@ class Case:
     reporter: str
     #: failed/timeout: what a failure must say to be this problem (a regex)
     symptom: str = ""
+    #: an existing cluster instead of a topology: {"kubeconfig": path, "inventory": path | None}
+    cluster: dict | None = None
 
     def topology(self) -> topology_mod.Topology:
         """The case's topology; raises TopologyError where the problem is the topology itself."""
@@ -85,11 +96,72 @@ def load(path: str | Path) -> Case:
         raise CaseError(source, "(top level)", "must be a mapping")
     for key in sorted(set(data) - CASE_KEYS):
         raise CaseError(source, key, f"unknown key (known: {', '.join(sorted(CASE_KEYS))})")
-    for key in ("name", "topology", "select", "expect"):
+    for key in ("name", "select", "expect"):
         if key not in data:
             raise CaseError(source, key, "required")
+    if ("topology" in data) == ("cluster" in data):
+        raise CaseError(source, "topology", "a topology or an existing cluster (cluster), not both"
+                        if "cluster" in data else "required (or cluster: an existing cluster)")
     if not isinstance(data["name"], str) or not NAME.match(data["name"]):
         raise CaseError(source, "name", "must be lower-case letters, digits and dashes")
+    if "cluster" in data:
+        if "override" in data:
+            raise CaseError(source, "override", "applies to a topology; an existing cluster is as it is")
+        cluster, hosts = _cluster(source, Path(path).parent, data["cluster"])
+        base = None
+    else:
+        cluster, hosts, base = None, None, _topology_base(source, path, data)
+    select = data["select"]
+    if not isinstance(select, list) or not select or not all(isinstance(s, str) for s in select):
+        raise CaseError(source, "select", "must be a non-empty list of pytest node ids or paths")
+    expect = data["expect"]
+    if not isinstance(expect, dict):
+        raise CaseError(source, "expect", "must be a mapping")
+    for key in sorted(set(expect) - EXPECT_KEYS):
+        raise CaseError(source, f"expect.{key}", "unknown key")
+    if expect.get("shows_as") not in SHOWS_AS:
+        raise CaseError(source, "expect.shows_as", f"must be one of {', '.join(SHOWS_AS)}")
+    if not isinstance(expect.get("reporter"), str) or not expect["reporter"].strip():
+        raise CaseError(source, "expect.reporter", "required: what the reporter expected")
+    if cluster and expect["shows_as"] == "topology-error":
+        raise CaseError(source, "expect.shows_as", "an existing cluster has no topology to refuse")
+    if expect["shows_as"] == "topology-error" and not isinstance(expect.get("message"), str):
+        raise CaseError(source, "expect.message", "required for topology-error: a part of the error")
+    if expect["shows_as"] != "topology-error":
+        symptom = expect.get("symptom")
+        if not isinstance(symptom, str) or not symptom.strip():
+            raise CaseError(source, "expect.symptom", f"required for {expect['shows_as']}: a regular "
+                                                      "expression of what the failure says")
+        try:
+            re.compile(symptom)
+        except re.error as exc:
+            raise CaseError(source, "expect.symptom", f"not a regular expression: {exc}") from None
+    fault_list = data.get("faults", [])
+    if not isinstance(fault_list, list):
+        raise CaseError(source, "faults", "must be a list")
+    if cluster is None:
+        topo_data = _merge(base, data.get("override", {}))
+        try:
+            topo = topology_mod.from_dict(topo_data, f"{source} (topology)")
+        except topology_mod.TopologyError:
+            topo = None  # may be the very problem (topology-error); checked when run
+            if expect["shows_as"] != "topology-error":
+                raise
+    else:
+        topo_data, topo = None, None
+        _check_cluster_faults(source, fault_list, hosts)
+    for i, fault in enumerate(fault_list):
+        problem = faults.problems(fault, f"faults[{i}]", topo)
+        if problem:
+            key, _, message = problem.partition(": ")
+            raise CaseError(source, key, message)
+    return Case(source, data["name"], str(data.get("seed", "")), data.get("description", ""),
+                topo_data, fault_list, select, data.get("keyword"), expect["shows_as"],
+                expect.get("message", ""), expect["reporter"], expect.get("symptom", ""), cluster)
+
+
+def _topology_base(source: str, path: str | Path, data: dict) -> Any:
+    """The case's topology file, read, before its override."""
     ref = data["topology"]
     if not isinstance(ref, str):
         raise CaseError(source, "topology", "must be a topology name or file")
@@ -105,47 +177,41 @@ def load(path: str | Path) -> Case:
         raise CaseError(source, "override", "must be a mapping merged into the topology")
     for key in sorted(set(override) - topology_mod.TOP_KEYS):
         raise CaseError(source, f"override.{key}", "not a topology key")
-    select = data["select"]
-    if not isinstance(select, list) or not select or not all(isinstance(s, str) for s in select):
-        raise CaseError(source, "select", "must be a non-empty list of pytest node ids or paths")
-    expect = data["expect"]
-    if not isinstance(expect, dict):
-        raise CaseError(source, "expect", "must be a mapping")
-    for key in sorted(set(expect) - EXPECT_KEYS):
-        raise CaseError(source, f"expect.{key}", "unknown key")
-    if expect.get("shows_as") not in SHOWS_AS:
-        raise CaseError(source, "expect.shows_as", f"must be one of {', '.join(SHOWS_AS)}")
-    if not isinstance(expect.get("reporter"), str) or not expect["reporter"].strip():
-        raise CaseError(source, "expect.reporter", "required: what the reporter expected")
-    if expect["shows_as"] == "topology-error" and not isinstance(expect.get("message"), str):
-        raise CaseError(source, "expect.message", "required for topology-error: a part of the error")
-    if expect["shows_as"] != "topology-error":
-        symptom = expect.get("symptom")
-        if not isinstance(symptom, str) or not symptom.strip():
-            raise CaseError(source, "expect.symptom", f"required for {expect['shows_as']}: a regular "
-                                                      "expression of what the failure says")
+    return base
+
+
+def _cluster(source: str, base: Path, data: Any) -> tuple[dict, set[str] | None]:
+    """({"kubeconfig", "inventory"} as absolute paths, the inventory's host names)."""
+    if not isinstance(data, dict) or "kubeconfig" not in data:
+        raise CaseError(source, "cluster", "must be a mapping with kubeconfig (and inventory)")
+    for key in sorted(set(data) - CLUSTER_KEYS):
+        raise CaseError(source, f"cluster.{key}", f"unknown key (known: {', '.join(sorted(CLUSTER_KEYS))})")
+    paths = {key: None if data.get(key) is None else str(base / Path(str(data[key])).expanduser())
+             for key in CLUSTER_KEYS}
+    if not Path(paths["kubeconfig"]).is_file():
+        raise CaseError(source, "cluster.kubeconfig", f"no such file: {paths['kubeconfig']}")
+    hosts = None
+    if paths["inventory"]:
         try:
-            re.compile(symptom)
-        except re.error as exc:
-            raise CaseError(source, "expect.symptom", f"not a regular expression: {exc}") from None
-    fault_list = data.get("faults", [])
-    if not isinstance(fault_list, list):
-        raise CaseError(source, "faults", "must be a list")
-    topo_data = _merge(base, override)
-    try:
-        topo = topology_mod.from_dict(topo_data, f"{source} (topology)")
-    except topology_mod.TopologyError:
-        topo = None  # may be the very problem (topology-error); checked when run
-        if expect["shows_as"] != "topology-error":
-            raise
+            hosts = set(inventory_mod.load(paths["inventory"]).roles)
+        except inventory_mod.InventoryError as exc:
+            raise CaseError(source, "cluster.inventory", str(exc)) from None
+    return paths, hosts
+
+
+def _check_cluster_faults(source: str, fault_list: list, hosts: set[str] | None) -> None:
+    """Faults on an existing cluster: on hosts of its inventory, of a kind its hosts can take."""
+    if fault_list and hosts is None:
+        raise CaseError(source, "faults", "act on hosts: the cluster needs an inventory "
+                                          "(cluster.inventory)")
     for i, fault in enumerate(fault_list):
-        problem = faults.problems(fault, f"faults[{i}]", topo)
-        if problem:
-            key, _, message = problem.partition(": ")
-            raise CaseError(source, key, message)
-    return Case(source, data["name"], str(data.get("seed", "")), data.get("description", ""),
-                topo_data, fault_list, select, data.get("keyword"), expect["shows_as"],
-                expect.get("message", ""), expect["reporter"], expect.get("symptom", ""))
+        kind = fault.get("kind") if isinstance(fault, dict) else None
+        if kind in faults.KINDS and kind not in CLUSTER_FAULTS:
+            raise CaseError(source, f"faults[{i}].kind", f"a {kind} fault needs a lab host: an "
+                            f"existing cluster's hosts take {', '.join(CLUSTER_FAULTS)} only")
+        if isinstance(fault, dict) and "host" in fault and fault["host"] not in hosts:
+            raise CaseError(source, f"faults[{i}].host", f"no host {fault['host']!r} in the "
+                                                         f"cluster's inventory")
 
 
 def failure_texts(junit: Path) -> dict[str, str]:

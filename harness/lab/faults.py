@@ -5,7 +5,9 @@
   {kind: block, host: H}                      silently drop all its lab links
   {kind: netem, host: H, network: N, delay: 200ms, loss: 10%}
                                               tc netem on the host's link to N
-                                              (inside the lab namespace only)
+                                              (a lab's links are named after their
+                                              networks; on an existing cluster's
+                                              host N is the link's name)
 """
 from __future__ import annotations
 
@@ -57,5 +59,18 @@ def inject(lab, fault: dict) -> str:
             args += ["loss", str(fault["loss"])]
         host.succeed(f"tc qdisc replace dev {shlex.quote(fault['network'])} root netem "
                      + " ".join(shlex.quote(a) for a in args))
+    return describe(fault)
+
+
+def undo(lab, fault: dict) -> str:
+    """Undo an injected fault a host of an existing cluster can take (netem)."""
+    if fault["kind"] != "netem":
+        raise ValueError(f"a {fault['kind']} fault is not undone: it is injected in labs only")
+    lab.host(fault["host"]).succeed(f"tc qdisc del dev {shlex.quote(fault['network'])} root")
+    return describe(fault)
+
+
+def describe(fault: dict) -> str:
+    kind = fault["kind"]
     return f"{kind} on {fault['host']}" + (f" ({fault.get('service') or fault.get('network')})"
                                            if kind in ("stop-service", "netem") else "")

@@ -134,6 +134,11 @@ class Service:
             return True
         wait_until(reached, f"service {self.name} on {self.host.name} to be {state}", timeout)
 
+    @property
+    def log(self) -> str:
+        """The file the service's output goes to."""
+        return f"/var/log/{self.name}.log"
+
     def logs(self, tail: int | None = None) -> str:
-        data = self.host.run(f"cat /var/log/{shlex.quote(self.name)}.log 2>/dev/null").stdout
+        data = self.host.run(f"cat {shlex.quote(self.log)} 2>/dev/null").stdout
         return data[-tail:] if tail else data

@@ -10,7 +10,11 @@ With --kubeconfig the suites run against a cluster the harness did not make
 removed when the session ends (also on Ctrl-C and SIGTERM); nothing else
 on the cluster is changed. What such a target cannot offer (commands on its
 hosts without an ssh inventory) raises MissingCapability, reported as a
-skip naming the capability.
+skip naming the capability. A test marked `destructive` (it injects faults
+or breaks what it tests) is skipped there, naming the capability
+"destructive", unless --allow-destructive is given; a lab is made to be
+broken and always runs them. The namespaces of earlier runs that were
+killed (kill -9) are removed first (harness.setups.run_namespaces).
 """
 from __future__ import annotations
 
@@ -47,17 +51,23 @@ def pytest_addoption(parser):
     group.addoption("--inventory", default=None, metavar="FILE",
                     help="with --kubeconfig: the cluster's hosts, their roles and ssh access "
                          "(harness.setups.inventory), for host checks")
+    group.addoption("--allow-destructive", action="store_true",
+                    help="with --kubeconfig: also run the tests marked destructive (fault "
+                         "injection, restarts) against the existing cluster")
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "requires(capability): skip unless the target has it")
+    config.addinivalue_line("markers", "destructive: injects faults or breaks what it tests; "
+                                       "on an existing cluster only with --allow-destructive")
     config.stash[_KEPT_LABS_KEY] = []
     try:
         config.stash[_PREV_SIGTERM_KEY] = signal.signal(signal.SIGTERM, terminated_handler())
     except ValueError:  # not in the main thread
         config.stash[_PREV_SIGTERM_KEY] = None
-    if config.getoption("--inventory") and not config.getoption("--kubeconfig"):
-        raise pytest.UsageError("--inventory needs --kubeconfig (the cluster its hosts belong to)")
+    for option in ("--inventory", "--allow-destructive"):
+        if config.getoption(option) and not config.getoption("--kubeconfig"):
+            raise pytest.UsageError(f"{option} needs --kubeconfig (it is about an existing cluster)")
     if config.getoption("--kubeconfig"):
         config.stash[_ATTACHED_KEY] = attach(config)
         config.stash[_TOPOLOGY_KEY] = config.stash[_ATTACHED_KEY].topology
@@ -220,17 +230,22 @@ def pytest_collection_modifyitems(items):
     pytest-freezer) prepend to it the same way."""
     for item in items:
         names = getattr(item, "fixturenames", None)
-        if names is not None and item.get_closest_marker("requires") and _REQUIRES_FIXTURE not in names:
+        marked = item.get_closest_marker("requires") or item.get_closest_marker("destructive")
+        if names is not None and marked and _REQUIRES_FIXTURE not in names:
             names.insert(0, _REQUIRES_FIXTURE)
 
 
 @pytest.fixture(name=_REQUIRES_FIXTURE)
 def requires_check(request):
     """Skip, naming what is missing, a test marked requires(...) on a target
-    lacking it."""
+    lacking it, or marked destructive on an existing cluster."""
     target = request.getfixturevalue("target")
     missing = [cap for mark in request.node.iter_markers("requires") for cap in mark.args
                if not target.has(cap)]
+    if (request.node.get_closest_marker("destructive") and target.has("attached")
+            and not request.config.getoption("--allow-destructive")):
+        missing.append("destructive (an existing cluster is never broken without "
+                       "--allow-destructive)")
     if missing:
         pytest.skip(f"target lacks capability: {', '.join(missing)} "
                     f"(setup {target.lab.topology.setup}, {target.origin})")

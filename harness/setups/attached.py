@@ -1,5 +1,5 @@
-"""A cluster the harness did not make: the user's kubeconfig (and, later, an
-ssh inventory of its hosts), seen as the same Target the suites drive on a lab.
+"""A cluster the harness did not make: the user's kubeconfig and, with an
+ssh inventory, its hosts, seen as the same Target the suites drive on a lab.
 
 `connect(kubeconfig)` loads the kubeconfig, reaches the apiserver and reads
 what the API says of the cluster: its Nodes (each a host known only
@@ -9,11 +9,18 @@ Service's EndpointSlices), the service CIDR (the ServiceCIDR objects) and
 the versions. A bad kubeconfig, an unreachable apiserver or refused
 credentials is one AttachError line, never a traceback.
 
-`AttachedLab.open()` makes the run's own namespace; everything the suites
-create goes there (kubectl runs with `--namespace` of it, and refuses an
-object naming another), and `close()` deletes it and waits until it is
-gone. Nothing else on the cluster is changed. The client's certificate and
-key (when the kubeconfig carries them as data) are memory files, as a lab's.
+With an inventory naming a setup, the target offers what that setup
+promises (harness.setups.promises) on the inventory's hosts: kube-proxy,
+the pod network, the cluster DNS, and an HAProxy of the run's own on the
+frontend (harness.setups.ssh_processes ties it to the run).
+
+`AttachedLab.open()` first removes the namespaces of earlier runs that are
+surely gone, then makes the run's own (harness.setups.run_namespaces);
+everything the suites create goes there (kubectl runs with `--namespace`
+of it, and refuses an object naming another), and `close()` deletes it and
+waits until it is gone, and ends what the run started on the hosts. Nothing
+else on the cluster is changed. The client's certificate and key (when the
+kubeconfig carries them as data) are memory files, as a lab's.
 
 The API endpoint is the kubeconfig's (kind's GetAPIServerEndpoint); kubectl
 runs in this process: the artifacts' kubectl, or the one on PATH.
@@ -44,9 +51,8 @@ from kubernetes.config.config_exception import ConfigException
 from harness import artifacts
 from harness.lab import Lab
 from harness.lab.host import CommandResult, Host, MissingCapability
-from harness.lab.wait import wait_until
 from harness.lab import resolver
-from harness.model.setups import CONTROL_PLANE_ROLES, KUBERNETES_ROLES
+from harness.model.setups import CONTROL_PLANE_ROLES
 from harness.model.topology import HostSpec, Network, Topology
 from harness.setups.parts.kubernetes import api as k8s_api
 from harness.setups.parts.kubernetes.cluster import Cluster
@@ -54,21 +60,14 @@ from harness.setups.parts.kubernetes.control_plane import ControlPlane
 from harness.setups.parts.kubernetes.kubelet import IMAGES
 from harness.setups.parts.kubernetes.workloads import KubeProxy, KubeWorkloads
 from harness.setups.parts.pod_network import PodNetwork
-from harness.setups import inventory as inventory_mod
+from harness.setups import inventory as inventory_mod, promises, run_namespaces
+from harness.setups.parts.frontend.haproxy import HAProxyFrontend
 from harness.setups.target import Target
 
 #: how long one request may take before the apiserver counts as unreachable
 REQUEST_TIMEOUT_S = 10
-#: the labels on the run's namespace: who made it, for which run
-MANAGED_BY = {"app.kubernetes.io/managed-by": "harness"}
-NAMESPACE_GONE_S = 120
 #: the network the Nodes' InternalIPs are put on in the attached topology
 NODES_NETWORK = "nodes"
-#: what a setup promises that an attached cluster with an inventory can be
-#: checked for: the roles whose hosts run kube-proxy (and use the cluster
-#: DNS), and the extra capabilities its documents promise
-#: (the pod network reaches the same roles' hosts, seed 000: every Kubernetes VM)
-PROMISES = {"fcio-k8s": (KUBERNETES_ROLES, {"make-kubeconfig"})}
 
 
 class AttachError(RuntimeError):
@@ -152,12 +151,15 @@ class AttachedLab(Lab):
         self.inventory = inventory
         self.origin = ("attached cluster, kubeconfig only: host checks need an ssh inventory "
                        "(--inventory)" if inventory is None else
-                       f"attached cluster with ssh inventory {inventory.source}: a customer's "
-                       "hosts are never faulted")
+                       f"attached cluster with ssh inventory {inventory.source}: its hosts are "
+                       "never crashed or blocked, faulted only with --allow-destructive")
         self.kubeconfig, self.context, self.server, self.api = kubeconfig, context, server, api
         self.control_planes, self.versions = control_planes, versions
         self.namespace: str | None = None
         self._closers = closers
+        self.promises = None if inventory is None or inventory.setup is None else \
+            promises.of(inventory.setup)
+        closers += [h.close for h in hosts.values() if isinstance(h, inventory_mod.SshHost)]
 
     def __repr__(self) -> str:
         return f"<AttachedLab {self.id}: {self.server} ({len(self.hosts)} nodes)>"
@@ -166,16 +168,25 @@ class AttachedLab(Lab):
     def capabilities(self) -> set[str]:
         found = {"k8s-api", "workloads", "attached", *self.topology.families}
         if self.inventory is not None:
-            found |= {"hosts", "ssh", *PROMISES.get(self.inventory.setup, ((), set()))[1]}
+            found |= {"hosts", "ssh", "popen"}
+        if self.promises is not None:
+            found |= self.promises.capabilities - ({"haproxy"} if self.frontend is None else set())
         return found
 
+    @property
+    def frontend(self) -> Host | None:
+        """The inventory's first frontend host, if it has one."""
+        return next((h for h in self.hosts.values() if isinstance(h, inventory_mod.SshHost)
+                     and "frontend" in h.roles), None)
+
     def open(self) -> str:
-        """Make the run's own namespace (removed by close, also after Ctrl-C)."""
+        """Make the run's own namespace (removed by close, also after Ctrl-C),
+        once the namespaces of runs that are gone are removed."""
+        run_namespaces.collect(self.api)
         core = client.CoreV1Api(self.api)
         name = f"harness-{self.id.removeprefix('attached-')}-{os.getpid()}"
-        core.create_namespace({"metadata": {"name": name, "labels": {
-            **MANAGED_BY, "harness/run": self.id}}})
-        self.on_close(lambda: delete_namespace(core, name))
+        run_namespaces.create(core, name, self.id)
+        self.on_close(lambda: run_namespaces.delete(core, name))
         self.namespace = name
         return name
 
@@ -197,38 +208,32 @@ class AttachedLab(Lab):
         target.provide("kubelets", cluster.kubelets)
         target.provide("workload", KubeWorkloads(cluster, IMAGES["agnhost"], self.namespace),
                        "workloads")
-        if self.inventory is not None and self.inventory.setup in PROMISES:
-            roles = PROMISES[self.inventory.setup][0]
-            cluster.proxies = [h for name, h in self.hosts.items()
-                               if name in self.inventory.roles and set(h.roles) & roles]
-            target.provide("service_proxy", KubeProxy(cluster.proxies), "service-proxy")
-            nodes = client.CoreV1Api(self.api).list_node(_request_timeout=REQUEST_TIMEOUT_S).items
-            target.provide("pod_network", PodNetwork(
-                {n.metadata.name: [ipaddress.ip_network(c) for c in n.spec.pod_cidrs or ()]
-                 for n in nodes if n.metadata.name in self.inventory.roles}, frozenset(roles)),
-                "pod-network")
-            if "coredns" in self.versions:
-                target.provide("resolve", resolver.resolver(self.topology.families), "dns")
+        if self.promises is not None:
+            self.provide_promised(target, cluster)
         return target
 
-
-def delete_namespace(core: client.CoreV1Api, name: str) -> None:
-    """Delete the run's namespace and wait until it is gone."""
-    try:
-        core.delete_namespace(name)
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
-
-    def gone() -> bool:
-        try:
-            core.read_namespace(name)
-        except ApiException as exc:
-            if exc.status == 404:
-                return True
-            raise
-        return False
-    wait_until(gone, f"the run's namespace {name} to be deleted", NAMESPACE_GONE_S, interval=0.5)
+    def provide_promised(self, target: Target, cluster: AttachedCluster) -> None:
+        """What the inventory's setup promises, on the inventory's hosts."""
+        cluster.proxies = [h for name, h in self.hosts.items()
+                           if name in self.inventory.roles and set(h.roles) & self.promises.proxy_roles]
+        target.provide("service_proxy", KubeProxy(cluster.proxies), "service-proxy")
+        nodes = client.CoreV1Api(self.api).list_node(_request_timeout=REQUEST_TIMEOUT_S).items
+        target.provide("pod_network", PodNetwork(
+            {n.metadata.name: [ipaddress.ip_network(c) for c in n.spec.pod_cidrs or ()]
+             for n in nodes if n.metadata.name in self.inventory.roles}, self.promises.pod_roles),
+            "pod-network")
+        dns = cluster_dns(self.api)
+        if dns:
+            target.provide("resolve", resolver.resolver(self.topology.families), "dns")
+            target.provide("dns_server", dns)
+        if "haproxy" in target.capabilities and not dns:
+            target.capabilities.discard("haproxy")   # its backends are found through the cluster DNS
+        elif "haproxy" in target.capabilities:
+            # an HAProxy of the run's own on the frontend (its files in the
+            # run's directory there, its process tied to the run): the
+            # frontend host's own HAProxy and config are left alone
+            target.provide("frontend", HAProxyFrontend(self.frontend, dns, home=self.frontend.run_dir),
+                           "frontend")
 
 
 def load_kubeconfig(path: str, closers: list[Callable[[], None]]) -> tuple[client.Configuration, str]:
@@ -287,17 +292,24 @@ def connect(kubeconfig: str, inventory: str | None = None) -> AttachedLab:
         raise AttachError(str(exc)) from None
     closers: list[Callable[[], None]] = []
     try:
-        configuration, context = load_kubeconfig(kubeconfig, closers)
-        api = client.ApiClient(configuration)
-        closers.append(api.close)
-        server = configuration.host
-        version = probe(api, server, kubeconfig)
+        api, context, server, version = reach(kubeconfig, closers)
         lab = describe(api, kubeconfig, context, server, version, closers, hosts)
     except BaseException:
         for closer in reversed(closers):
             closer()
         raise
     return lab
+
+
+def reach(kubeconfig: str, closers: list[Callable[[], None]]
+          ) -> tuple[client.ApiClient, str, str, str]:
+    """(API client, context, server, version) of the kubeconfig's current
+    context, once the apiserver answered; AttachError (one line) if not.
+    What it holds is ended by `closers`."""
+    configuration, context = load_kubeconfig(kubeconfig, closers)
+    api = client.ApiClient(configuration)
+    closers.append(api.close)
+    return api, context, configuration.host, probe(api, configuration.host, kubeconfig)
 
 
 def probe(api: client.ApiClient, server: str, kubeconfig: str) -> str:
@@ -403,6 +415,16 @@ def host_addresses(node: HostSpec | None, ssh_address: str, links: CommandResult
                 by_family.setdefault("ipv4" if ip.version == 4 else "ipv6", ip)
             return {NODES_NETWORK: by_family}
     return dict(node.addresses) if node else {}
+
+
+def cluster_dns(api: client.ApiClient) -> str | None:
+    """The address of the cluster DNS (the kube-dns Service's), if there is one."""
+    try:
+        found = client.CoreV1Api(api).list_namespaced_service(
+            "kube-system", label_selector="k8s-app=kube-dns", _request_timeout=REQUEST_TIMEOUT_S).items
+    except ApiException:
+        return None
+    return next((s.spec.cluster_ip for s in found if s.spec.cluster_ip not in (None, "None")), None)
 
 
 def coredns_version(api: client.ApiClient) -> dict[str, str]:

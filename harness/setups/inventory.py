@@ -11,9 +11,12 @@ promises to check.
     master: {roles: [master], address: 192.168.21.10}
     node1: {roles: [node], address: 192.168.21.1, user: admin, port: 2222}
 
-A host is an SshHost: the Host core only (commands, files), through the
-`ssh` client; no crash, block or supervisor: a customer's host is never
-faulted. A bad inventory is one InventoryError naming the file and the key.
+A host is an SshHost: the Host core (commands, files) through the `ssh`
+client, and processes of the run's own tied to its ssh session
+(harness.setups.ssh_processes: `popen`, `service`), gone when the run ends;
+no crash, block or supervisor: a customer's host is never faulted. `setup`
+names a setup of the catalogue (harness.setups.promises). A bad inventory
+is one InventoryError naming the file and the key.
 """
 from __future__ import annotations
 
@@ -26,6 +29,8 @@ import yaml
 
 from harness.lab.host import CommandResult, Host
 from harness.model.setups import KNOWN_ROLES
+from harness.setups import promises
+from harness.setups.ssh_processes import ProcessService, Tied
 
 INVENTORY_KEYS = {"setup", "backend", "user", "key", "ssh_config", "hosts"}
 HOST_KEYS = {"roles", "address", "user", "key", "ssh_config", "port"}
@@ -73,11 +78,18 @@ class Inventory:
 
 
 class SshHost(Host):
-    """A host reached with the ssh client: the Host core, nothing more."""
+    """A host reached with the ssh client: the Host core, and processes of
+    the run's own that end with it."""
 
     def __init__(self, spec, lab_id: str, ssh: SshAddress, backend: str = "ssh"):
         super().__init__(spec, lab_id)
         self.ssh, self.backend = ssh, backend
+        self.tied = Tied()
+        #: the run's services here: name -> command, name -> its ssh session
+        self.commands: dict[str, str] = {}
+        self.processes: dict[str, subprocess.Popen] = {}
+        #: where the run's files on the host go (removed by close)
+        self.run_dir = f"/tmp/harness-{lab_id}"
 
     def exec(self, argv, input=None, timeout=60) -> CommandResult:
         stdin = {"input": input} if isinstance(input, bytes) else {"stdin": input or subprocess.DEVNULL}
@@ -89,6 +101,23 @@ class SshHost(Host):
 
     def shell_argv(self) -> list[str]:
         return self.ssh.argv()
+
+    def popen(self, argv: list[str], **kwargs) -> subprocess.Popen:
+        """argv on the host, streaming; it ends when the Popen's ssh does."""
+        return self.tied.popen(self.ssh.argv(), argv, **kwargs)
+
+    def service(self, name: str) -> ProcessService:
+        return ProcessService(self, name)
+
+    def services(self) -> dict[str, str]:
+        return {name: self.service(name).status() for name in self.commands}
+
+    def close(self) -> None:
+        """End every process the run started here and remove its files."""
+        for name in list(self.processes):
+            self.service(name).stop()
+        self.tied.end_all()
+        self.run(f"rm -rf {shlex.quote(self.run_dir)}")
 
     def testinfra_backend(self):
         """testinfra's own ssh or paramiko backend for this host."""
@@ -112,6 +141,12 @@ def load(path: str | Path) -> Inventory:
         raise error("(top level)", "must be a mapping with hosts")
     for key in sorted(set(data) - INVENTORY_KEYS):
         raise error(key, f"unknown key (known: {', '.join(sorted(INVENTORY_KEYS))})")
+    setup = data.get("setup")
+    if setup is not None:
+        try:
+            promises.of(str(setup))
+        except promises.UnknownSetup as exc:
+            raise error("setup", str(exc)) from None
     backend = data.get("backend", "ssh")
     if backend not in BACKENDS:
         raise error("backend", f"must be one of {', '.join(BACKENDS)}")
@@ -140,7 +175,7 @@ def load(path: str | Path) -> Inventory:
         roles[str(name)] = tuple(found)
         ssh[str(name)] = SshAddress(str(entry.get("address", name)), entry.get("user", data.get("user")),
                                     file("key"), file("ssh_config"), port)
-    return Inventory(source, data.get("setup"), backend, roles, ssh)
+    return Inventory(source, setup, backend, roles, ssh)
 
 
 def write(path: Path, hosts: dict[str, tuple[tuple[str, ...], str]], key: str, ssh_config: str,

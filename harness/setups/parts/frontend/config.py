@@ -102,8 +102,9 @@ class FrontendOptions:
                 for i, addr in enumerate(self.lbAddresses, 1)]
 
 
-def render_config(frontends: list[FrontendOptions], nameserver: str) -> str:
+def render_config(frontends: list[FrontendOptions], nameserver: str,
+                  stats_socket: str = STATS_SOCKET) -> str:
     """The whole config: the resolver, then one listen per frontend."""
-    return templates.render(Path(__file__).parent, "haproxy.cfg.j2", stats_socket=STATS_SOCKET,
+    return templates.render(Path(__file__).parent, "haproxy.cfg.j2", stats_socket=stats_socket,
                             nameserver=nameserver, hold=RESOLVER_HOLD_S,
                             listens=[(f, f.server_lines()) for f in frontends])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from harness.setups.parts.frontend.config import RESOLVER_HOLD_S, STATS_SOCKET, FrontendOptions, render_config
@@ -38,8 +39,13 @@ class HttpError(RuntimeError):
 
 
 class HAProxyFrontend:
-    def __init__(self, host: Host, nameserver: str):
+    """HAProxy on `host` as the setup runs it; with `home`, an HAProxy of the
+    run's own beside the host's (its config, stats socket and service there)."""
+
+    def __init__(self, host: Host, nameserver: str, home: str | None = None):
         self.host, self.nameserver = host, nameserver
+        self.config = f"{home}/haproxy.cfg" if home else CONFIG
+        self.stats_socket = f"{home}/haproxy.sock" if home else STATS_SOCKET
         self.frontends: dict[str, FrontendOptions] = {}
         #: seconds HAProxy keeps a DNS answer before asking again
         self.resolver_hold = RESOLVER_HOLD_S
@@ -59,23 +65,24 @@ class HAProxyFrontend:
         self.apply({k: v for k, v in self.frontends.items() if k != name})
 
     def apply(self, frontends: dict[str, FrontendOptions]) -> None:
-        text = render_config(list(frontends.values()), self.nameserver)
-        self.host.put_file(CONFIG + ".new", text)
-        check = self.host.run(f"haproxy -c -f {CONFIG}.new")
+        text = render_config(list(frontends.values()), self.nameserver, self.stats_socket)
+        self.host.put_file(self.config + ".new", text)
+        check = self.host.run(f"haproxy -c -f {self.config}.new")
         if not check.ok:
             raise CommandFailed(check, "(generated HAProxy config rejected by haproxy -c)")
-        self.host.succeed(f"mv {CONFIG}.new {CONFIG} && mkdir -p /run/haproxy")
+        self.host.succeed(f"mv {self.config}.new {self.config} && "
+                          f"mkdir -p {shlex.quote(str(PurePosixPath(self.stats_socket).parent))}")
         self.frontends = frontends
         svc = self.host.service(SERVICE)
         if svc.status() == "UNDEFINED":
-            svc.define(f"haproxy -db -f {CONFIG}", autostart=True)
+            svc.define(f"haproxy -db -f {self.config}", autostart=True)
         else:
             svc.restart()
         svc.wait_for_state("RUNNING", 15)
-        self.host.wait_until_succeeds(f"test -S {STATS_SOCKET}", 10)
+        self.host.wait_until_succeeds(f"test -S {self.stats_socket}", 10)
 
     def admin(self, command: str) -> str:
-        result = self.host.run(shlex.join(["socat", "-t", "2", "-", f"UNIX-CONNECT:{STATS_SOCKET}"]),
+        result = self.host.run(shlex.join(["socat", "-t", "2", "-", f"UNIX-CONNECT:{self.stats_socket}"]),
                                input=command + "\n")
         if not result.ok:
             raise CommandFailed(result, "(haproxy admin)")
