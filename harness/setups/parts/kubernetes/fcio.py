@@ -129,7 +129,8 @@ def apply(lab: Lab, steps: Steps | None = None, coredns: str = COREDNS) -> Clust
         cp.install(pki)
         cp.wait_ready()
     cluster.apply(network.RBAC)
-    images = [node.IMAGES[name] for name in ("pause", "agnhost", coredns)]
+    # the nodes also get every upstream e2e image (`harness conformance`)
+    images = [node.IMAGES[name] for name in ("pause", "agnhost", coredns)] + list(spec.E2E_REFS)
 
     def install_node(host):
         if host is not master:

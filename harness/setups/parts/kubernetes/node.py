@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 
 #: image name by the binary it holds: the names the components pull
-IMAGES = {image.binary: image.ref for image in spec.IMAGES}
+IMAGES = spec.IMAGE_REFS
 SANDBOX_IMAGE = IMAGES["pause"]
 KUBELET_PORT = 10250
 #: kind's known issue "Pod errors due to too many open files"
@@ -102,9 +102,9 @@ class Node:
             ["containerd", "--config", "/etc/containerd/config.toml"], autostart=True,
             autorestart=True, startsecs=0)
         h.wait_until_succeeds(f"ctr -a {CONTAINERD_SOCKET} version", timeout=30)
-        for ref in images:
+        for archive in dict.fromkeys(artifacts.image(ref) for ref in images):  # e2e images share one
             h.succeed(shlex.join(["ctr", "-a", CONTAINERD_SOCKET, "-n", "k8s.io", "images", "import",
-                                  "--no-unpack", str(artifacts.image(ref))]), timeout=300)
+                                  "--no-unpack", str(archive)]), timeout=300)
 
     def _kubelet(self) -> None:
         h = self.host
