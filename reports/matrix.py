@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from harness import results
+
 #: the worst status of a cell's tests wins, in this order
 PRECEDENCE = ("failed", "error", "timeout", "xpassed", "passed", "xfailed", "skipped", "unknown")
 #: outcomes a cell lists with their reason
 LISTED = ("failed", "error", "timeout", "xfailed")
 #: the suite name of the upstream Kubernetes conformance tests (e2e.test)
-CONFORMANCE = "conformance"
+CONFORMANCE = results.CONFORMANCE_SUITE
 
 
 @dataclass

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from harness.lab import Lab
 
 RESULTS_FILE = "results.json"
+#: the suite name of the upstream Kubernetes conformance tests (e2e.test, harness.conformance)
+CONFORMANCE_SUITE = "conformance"
 JUNIT_FILE = "junit.xml"
 
 #: every component's version probe: the parts' and the lab's own sshd
