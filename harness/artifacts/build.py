@@ -166,7 +166,8 @@ def build(steps: Steps | None = None, force: bool = False) -> tuple[store.Artifa
 
 def versions() -> dict[str, str]:
     """Component -> version, as pinned by our modules."""
-    shown = {"kubernetes": "kubernetes", "e2e.test": "e2e.test", "etcd": "etcd", "agnhost": "agnhost",
+    shown = {"kubernetes": "kubernetes", "e2e.test": "e2e.test", "ginkgo": "ginkgo", "etcd": "etcd",
+             "agnhost": "agnhost",
              "pause": "pause",
              "coredns (1.8 line)": "coredns-1.8", "coredns (current)": "coredns-1.12",
              "flannel": "flanneld", "CNI plugins": "bridge", "flannel CNI plugin": "flannel"}

@@ -100,6 +100,10 @@ GO_BUILDS: tuple[GoBuild, ...] = (
     # the upstream conformance tests (`harness conformance`): ~9 min and 2.2 GiB on 2 cores
     GoBuild("e2e.test", "kubernetes", "k8s.io/kubernetes/test/e2e", "k8s.io/kubernetes",
             version_flags=_k8s_version_flags(), test=True),
+    # the ginkgo CLI runs e2e.test in parallel processes (`harness conformance --parallel`);
+    # a module of its own (the CLI's tools are no dependency of Kubernetes), at the
+    # version e2e.test links (the processes talk ginkgo's own protocol)
+    GoBuild("ginkgo", "ginkgo", "github.com/onsi/ginkgo/v2/ginkgo", "github.com/onsi/ginkgo/v2"),
 )
 
 #: the names a binary is found by: each build's own name and each applet

@@ -60,6 +60,8 @@ def cmd_conformance(args) -> int:
     if bool(args.lab) == bool(args.kubeconfig):
         raise CliError("conformance needs a LAB or --kubeconfig FILE (one of them)")
     selection = selection_of(args)
+    if args.kubeconfig and not Path(args.kubeconfig).is_file():
+        raise CliError(f"--kubeconfig {args.kubeconfig}: no such file")
     for name in ("e2e.test", "kubectl"):
         artifacts.binary(name)  # LookupError: says which command makes it
     run_id = time.strftime("%Y%m%d-%H%M%S")
@@ -74,8 +76,6 @@ def cmd_conformance(args) -> int:
             lab.close()  # the tunnel and credentials go; the lab stays up
     else:
         kubeconfig = Path(args.kubeconfig)
-        if not kubeconfig.is_file():
-            raise CliError(f"--kubeconfig {kubeconfig}: no such file")
         setup = args.setup
         results_dir = Path(args.results) / run_id / setup
         selection.dns_domain = args.dns_domain

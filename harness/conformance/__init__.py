@@ -112,7 +112,8 @@ class Progress:
             self.done += 1
             state = (found.group("state") or "passed").lower()
             self.failed += state in ("failed", "panicked", "timedout", "interrupted", "aborted")
-            self._title_next = True  # succinct output names the spec after its end line
+            # serial runs stream: title after the delimiter, then the end line; parallel
+            # runs report at the end: delimiter, end line, then the title (kept expected)
             return f"conformance: {self.done}/{self.total or '?'} done ({self.failed} failed), " \
                    f"last {state} in {float(found.group('seconds')):.0f}s"
         if self._title_next and line.strip() and not line.startswith(" "):
