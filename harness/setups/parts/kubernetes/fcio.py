@@ -129,8 +129,9 @@ def apply(lab: Lab, steps: Steps | None = None, coredns: str = COREDNS) -> Clust
         cp.install(pki)
         cp.wait_ready()
     cluster.apply(network.RBAC)
-    # the nodes also get every upstream e2e image (`harness conformance`)
-    images = [node.IMAGES[name] for name in ("pause", "agnhost", coredns)] + list(spec.E2E_REFS)
+    # the nodes also get the upstream e2e images (`harness conformance`) the artifacts have
+    images = [node.IMAGES[name] for name in ("pause", "agnhost", coredns)] + \
+        artifacts.available_images(spec.E2E_REFS)
 
     def install_node(host):
         if host is not master:
