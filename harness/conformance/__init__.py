@@ -262,10 +262,13 @@ def run(e2e_test: Path, kubeconfig: str, results_dir: Path, kubectl: Path, selec
         tests = parse_junit(junit, selection)
     else:
         tests = []
-    if hung and progress.current and not any(t.nodeid == progress.current and t.outcome != "passed"
-                                              for t in tests):
-        tests = [t for t in tests if t.nodeid != progress.current]
-        tests.append(results.TestResult(progress.current, SUITE, "timeout", reason=hung))
+    if hung and progress.current:
+        # the output's title is the JUnit name, labels appended
+        running = [t for t in tests if progress.current.startswith(t.nodeid) and t.outcome != "passed"]
+        for test in running:
+            test.outcome, test.reason = "timeout", hung
+        if not running:
+            tests.append(results.TestResult(progress.current, SUITE, "timeout", reason=hung))
     if not tests:
         tail = "".join((results_dir / LOG_FILE).read_text(errors="replace").splitlines(True)[-15:])
         raise ConformanceError(f"e2e.test (exit {code}) reported no test"
