@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import jinja2
@@ -42,8 +43,11 @@ td, th { border: 1px solid #999; padding: 4px 6px; font-size: 13px; vertical-ali
 .timeout { background: #f7d08a; } .skipped { background: #e0e0f8; } .unknown { background: #ddd; }
 .xfailed { background: #f0e6b0; }
 .counts { font-size: 12px; }
-.reason { font-size: 11px; color: #333; margin-top: 3px; white-space: nowrap; overflow: hidden;
-          text-overflow: ellipsis; }
+.reason { font-size: 11px; color: #333; margin-top: 3px; overflow: hidden; display: -webkit-box;
+          -webkit-box-orient: vertical; -webkit-line-clamp: 3; }
+.failure .name { font-size: 11px; font-weight: bold; margin-top: 4px; white-space: nowrap; overflow: hidden;
+                 text-overflow: ellipsis; }
+#matrix th.conformance { width: 15%; }
 .badge { display: inline-block; font-size: 11px; padding: 1px 5px; border-radius: 3px; margin: 2px 0; }
 .badge.real { background: #2d7d2d; color: white; } .badge.stand-ins { background: #8a6d1f; color: white; }
 .badge.not-run, .badge.unknown { background: #777; color: white; }
@@ -54,15 +58,16 @@ details pre { white-space: pre-wrap; font-size: 11px; background: #f6f6f6; paddi
 <p>Latest run <b>{{ run }}</b>; {{ runs|length }} run(s) in the history; flaky = outcome changed within the last {{ last }} runs.
 The <b>{{ conformance }}</b> column holds the upstream Kubernetes [Conformance] tests (e2e.test); the others are the harness's suites.</p>
 <h2>Setup &times; suite (latest run)</h2>
-<table id="matrix"><tr><th class="setup">setup</th>{% for suite in suites %}<th>{{ suite }}</th>{% endfor %}</tr>
+<table id="matrix"><tr><th class="setup">setup</th>{% for suite in suites %}<th class="{{ suite }}">{{ suite|replace("_", "_\u200b") }}</th>{% endfor %}</tr>
 {% for setup in setups %}{% set info = setup_info[setup] %}<tr><th class="setup" data-setup="{{ setup }}" data-components="{{ info.components }}">{{ setup }}<br>
 <span class="badge {{ info.components }}">{{ info.label }}</span>
 <div class="versions">{% for c, v in info.versions.items() %}{{ c }} {{ v }}{% if not loop.last %} · {% endif %}{% endfor %}</div></th>
 {% for suite in suites %}{% set cell = cells[(setup, suite)] %}
 <td class="cell {{ cell.status }}" data-setup="{{ setup }}" data-suite="{{ suite }}" data-status="{{ cell.status }}">
 <b>{{ cell.status }}</b><div class="counts">{{ cell.summary if cell.counts or suite != conformance or info.components != "stand-ins" else "not run: no Kubernetes API" }}</div>
-{% for f in cell.failures[:shown] %}<div class="reason" title="{{ f.name }}: {{ f.reason }}">{{ f.outcome }} {{ f.name }}: {{ f.reason }}</div>
-<div class="reason"><a href="#{{ f.anchor }}">detail</a>{% if f.bundle %} · <a class="bundle" href="{{ f.bundle }}">diagnostics bundle</a>{% endif %}</div>{% endfor %}
+{% for f in cell.failures[:shown] %}<div class="failure"><div class="name" title="{{ f.name }}">{{ f.outcome }}: {{ f.name }}</div>
+<div class="reason" title="{{ f.reason }}">{{ f.reason }}</div>
+<div class="reason"><a href="#{{ f.anchor }}">detail</a>{% if f.bundle %} · <a class="bundle" href="{{ f.bundle }}">diagnostics bundle</a>{% endif %}</div></div>{% endfor %}
 {% if cell.failures|length > shown %}<div class="reason"><a href="#{{ cell.failures[shown].anchor }}">{{ cell.failures|length - shown }} more</a></div>{% endif %}
 </td>{% endfor %}</tr>{% endfor %}
 </table>
@@ -148,13 +153,19 @@ def build(results_dir: Path | str, last: int = 10) -> Path:
 def _setup_info(row: dict | None) -> dict:
     """What the matrix shows under a setup's name: real components or
     stand-ins, and the first versions of what ran."""
-    if row is None:
+    if row is None or row["topology"] is None:  # no results.json: the setup did not run
         return {"components": "not-run", "label": "not run", "versions": {}}
     components = row["components"] or "unknown"
     # Kubernetes' own components first: what tells real from stand-in at a glance
     names = sorted(row["versions"], key=lambda c: (not c.startswith("kube"), c))
     return {"components": components, "label": COMPONENT_LABELS.get(components, components),
-            "versions": {c: row["versions"][c] for c in names[:VERSIONS_PER_SETUP]}}
+            "versions": {c: _version_number(row["versions"][c]) for c in names[:VERSIONS_PER_SETUP]}}
+
+
+def _version_number(line: str) -> str:
+    """The version in a component's version line ("etcd Version: 3.6.4" -> "3.6.4")."""
+    found = re.search(r"\bv?\d+\.\d+[\w.~+-]*", line)
+    return found.group(0) if found else line
 
 
 def _expected_suites(root: Path, run: str) -> list[str]:

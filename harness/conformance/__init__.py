@@ -206,6 +206,11 @@ def _failure_reason(kind: str, text: str) -> str:
     return results.one_line(text, kind)
 
 
+#: ginkgo's suite-level nodes: [SynchronizedBeforeSuite], [ReportAfterSuite] ..., [DeferCleanup (Suite)]
+_SUITE_NODE = re.compile(r"\[(Synchronized)?(Before|After)Suite\]|\[Report(Before|After)Suite\]|"
+                         r"\[DeferCleanup \(Suite\)\]")
+
+
 def parse_junit(path: Path, selection: Selection) -> list[results.TestResult]:
     """The tests of e2e.test's JUnit report that the selection took."""
     tests = []
@@ -215,6 +220,9 @@ def parse_junit(path: Path, selection: Selection) -> list[results.TestResult]:
         status = (case.get("status") or "").lower()
         failure = case.find("failure") if case.find("failure") is not None else case.find("error")
         skipped = case.find("skipped")
+        suite_node = _SUITE_NODE.match(name) is not None
+        if suite_node and failure is None:
+            continue  # the suite's own setup and reports: a result only when they fail
         test = results.TestResult(name, SUITE, "passed", round(duration, 3))
         if skipped is not None:
             message = (skipped.get("message") or "").strip()
@@ -226,7 +234,6 @@ def parse_junit(path: Path, selection: Selection) -> list[results.TestResult]:
                 test.outcome, test.reason = "skipped", re.sub(r"^skipped\s*-\s*", "", message)
         elif failure is not None:
             text = failure.text or failure.get("message") or ""
-            suite_node = re.match(r"\[[A-Za-z]*(Suite|BeforeSuite|AfterSuite)\]", name) is not None
             test.outcome = ("timeout" if status in ("timedout", "interrupted")
                             else "error" if suite_node else "failed")
             test.reason = _failure_reason(failure.get("type") or status or "failed", text)
