@@ -39,6 +39,7 @@ DEFAULT_FOCUS = r"\[Conformance\]"
 DEFAULT_SKIP = r"\[Serial\]|\[Disruptive\]"
 LOG_FILE = "e2e.log"
 JUNIT_FILE = "junit_01.xml"
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 #: after an interrupt, the time e2e.test gets to clean up and write its report
 GRACE_S = 120.0
 #: CI's handful on fcio-k8s: one DNS, one Services, one Pods test (about a minute each)
@@ -156,7 +157,7 @@ def execute(argv: list[str], log_path: Path, timeout: float, report: Callable[[s
     with log_path.open("w") as log:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 errors="replace", start_new_session=True, pass_fds=pass_fds,
-                                env={**os.environ, "HOME": os.environ.get("HOME", "/root")})
+                                env=_environment())
 
         def read() -> None:
             for line in proc.stdout:
@@ -180,6 +181,12 @@ def execute(argv: list[str], log_path: Path, timeout: float, report: Callable[[s
         finally:
             reader.join(timeout=30)
     return proc.returncode, progress, hung
+
+
+def _environment() -> dict[str, str]:
+    """e2e.test's environment: no proxy, whatever ours says (the API is a
+    loopback port of this process; a proxy would not reach it)."""
+    return {k: v for k, v in os.environ.items() if k.lower() not in PROXY_VARIABLES}
 
 
 def _stop(proc: subprocess.Popen) -> None:
