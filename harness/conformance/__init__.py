@@ -87,6 +87,8 @@ _SPEC_END = re.compile(r"^\s*(?:•|S|P)\s*(?:\[(?P<state>[A-Z]+)\]\s*)*(?:\[SLO
                        r"\[(?P<seconds>[\d.]+) seconds\]")
 _WILL_RUN = re.compile(r"Will run (\d+) of (\d+) specs")
 _DELIMITER = re.compile(r"^-{20,}$")
+#: after a delimiter, lines that name no test: the dots of skipped specs, the summary
+_NOT_A_TITLE = re.compile(r"^[S•P]+$|^Ran \d+ of \d+ Specs|^(SUCCESS|FAIL)!|^(PASS|FAIL)$|^Summarizing ")
 
 
 @dataclass
@@ -117,7 +119,8 @@ class Progress:
             # runs report at the end: delimiter, end line, then the title (kept expected)
             return f"conformance: {self.done}/{self.total or '?'} done ({self.failed} failed), " \
                    f"last {state} in {float(found.group('seconds')):.0f}s"
-        if self._title_next and line.strip() and not line.startswith(" "):
+        if self._title_next and line.strip() and not line.startswith(" ") \
+                and not _NOT_A_TITLE.match(line):
             self._title_next = False
             self.current, self.started = re.sub(r"^\[It\]\s+", "", line.strip()), time.monotonic()
             return f"conformance: {self.done}/{self.total or '?'} done; running {self.current}"
@@ -149,10 +152,11 @@ def e2e_argv(e2e_test: Path, kubeconfig: str, report_dir: Path, kubectl: Path, s
 
 
 def execute(argv: list[str], log_path: Path, timeout: float, report: Callable[[str], None],
-            pass_fds: tuple[int, ...] = ()) -> tuple[int, Progress, str | None]:
+            pass_fds: tuple[int, ...] = ()) -> tuple[int, Progress, tuple[str, str] | None]:
     """Run e2e.test, its output into log_path, progress to `report`; past
-    `timeout` it is interrupted (then killed) and the reason names the test
-    that was running. Returns (exit code, progress, timeout reason or None)."""
+    `timeout` it is interrupted (then killed). Returns (exit code, progress,
+    None or, when it ran over, (the reason, naming the test that was running;
+    that test's name))."""
     progress = Progress()
     with log_path.open("w") as log:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -172,8 +176,9 @@ def execute(argv: list[str], log_path: Path, timeout: float, report: Callable[[s
             try:
                 proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                hung = f"e2e.test ran over its {timeout:.0f}s; running then: {progress.running()}"
-                report(f"conformance: {hung}; interrupting it")
+                hung = (f"e2e.test ran over its {timeout:.0f}s; running then: {progress.running()}",
+                        progress.current)
+                report(f"conformance: {hung[0]}; interrupting it")
                 _stop(proc)
         except BaseException:  # Ctrl-C, SIGTERM: e2e.test and its kubectl children go too
             _stop(proc)
@@ -253,7 +258,7 @@ def merge(results_dir: Path, tests: list[results.TestResult], meta: dict) -> res
     """The conformance tests into results_dir/results.json, replacing earlier
     conformance results and keeping the suites' (meta: the run's fields, used
     where the directory has no results yet)."""
-    run = results.read(results_dir) or results.RunResult(**meta, started=time.time())
+    run = results.read(results_dir) or results.RunResult(**meta)
     run.components = run.components or meta.get("components", "")
     run.versions = {**meta.get("versions", {}), **run.versions}
     run.tests = sorted([t for t in run.tests if t.suite != SUITE] + tests, key=lambda t: t.nodeid)
@@ -266,9 +271,10 @@ def run(e2e_test: Path, kubeconfig: str, results_dir: Path, kubectl: Path, selec
         meta: dict, report: Callable[[str], None] = print, ginkgo: Path | None = None,
         pass_fds: tuple[int, ...] = ()) -> tuple[results.RunResult, str | None]:
     """Run the selection; results merged into results_dir. Returns the
-    results and, when e2e.test hung, what it was running."""
+    results and, when e2e.test ran over its time, the reason naming what it was running."""
     results_dir.mkdir(parents=True, exist_ok=True)
     (results_dir / JUNIT_FILE).unlink(missing_ok=True)
+    meta = {"started": time.time(), **meta}
     argv = e2e_argv(e2e_test, kubeconfig, results_dir, kubectl, selection, ginkgo)
     code, progress, hung = execute(argv, results_dir / LOG_FILE, selection.timeout, report, pass_fds)
     junit = results_dir / JUNIT_FILE
@@ -276,16 +282,17 @@ def run(e2e_test: Path, kubeconfig: str, results_dir: Path, kubectl: Path, selec
         tests = parse_junit(junit, selection)
     else:
         tests = []
-    if hung and progress.current:
+    reason = hung[0] if hung else None
+    if hung and hung[1]:
         # the output's title is the JUnit name, labels appended
-        running = [t for t in tests if progress.current.startswith(t.nodeid) and t.outcome != "passed"]
+        running = [t for t in tests if hung[1].startswith(t.nodeid) and t.outcome != "passed"]
         for test in running:
-            test.outcome, test.reason = "timeout", hung
+            test.outcome, test.reason = "timeout", reason
         if not running:
-            tests.append(results.TestResult(progress.current, SUITE, "timeout", reason=hung))
+            tests.append(results.TestResult(hung[1], SUITE, "timeout", reason=reason))
     if not tests:
         tail = "".join((results_dir / LOG_FILE).read_text(errors="replace").splitlines(True)[-15:])
         raise ConformanceError(f"e2e.test (exit {code}) reported no test"
-                               f"{' (' + hung + ')' if hung else ''}; the end of "
+                               f"{' (' + reason + ')' if reason else ''}; the end of "
                                f"{results_dir / LOG_FILE}:\n{tail}")
-    return merge(results_dir, tests, {**meta, "exit_status": code}), hung
+    return merge(results_dir, tests, {**meta, "exit_status": code}), reason
