@@ -30,12 +30,12 @@ from harness.lab import debian
 from harness.lab.progress import Steps
 
 FILES = Path(__file__).parent / "e2e"
-#: what the root gets on top of its packages (path in the root -> file under e2e/)
+#: what the root gets on top of its packages (path in the root -> file under e2e/, mode)
 ROOT_FILES = {
-    "usr/local/bin/httpd-foreground": "httpd-foreground",
-    "etc/apache2/sites-enabled/000-default.conf": "apache-site.conf",
-    "usr/local/apache2/htdocs/index.html": "index.html",
-    "etc/nginx/sites-enabled/default": "nginx-site.conf",
+    "usr/local/bin/httpd-foreground": ("httpd-foreground", 0o755),
+    "etc/apache2/sites-enabled/000-default.conf": ("apache-site.conf", 0o644),
+    "usr/local/apache2/htdocs/index.html": ("index.html", 0o644),
+    "etc/nginx/sites-enabled/default": ("nginx-site.conf", 0o644),
 }
 #: the agnhost image's user and group (its Dockerfile's adduser/addgroup)
 ROOT_COMMANDS = (
@@ -73,19 +73,19 @@ def _run(argv: list[str], what: str) -> str:
 def recipe() -> dict:
     """Everything the images are made from, for the artifact cache's key."""
     return {"packages": spec.E2E_PACKAGES, "suite": debian.SUITE, "commands": ROOT_COMMANDS,
-            "files": {path: (FILES / name).read_text() for path, name in ROOT_FILES.items()},
+            "files": {path: ((FILES / name).read_text(), mode) for path, (name, mode) in ROOT_FILES.items()},
             "module_files": MODULE_FILES,
             "images": [(i.names, i.entrypoint, i.cmd, i.layer, i.debian) for i in spec.E2E_IMAGES]}
 
 
 def _configure_root(root: Path) -> None:
-    for path, name in ROOT_FILES.items():
+    for path, (name, mode) in ROOT_FILES.items():
         dest = root / path
         dest.parent.mkdir(parents=True, exist_ok=True)
         if dest.is_symlink():
             dest.unlink()  # Debian's sites-enabled entries are links to sites-available
         shutil.copyfile(FILES / name, dest)
-        dest.chmod(0o755 if (FILES / name).stat().st_mode & 0o111 else 0o644)
+        dest.chmod(mode)
     for command in ROOT_COMMANDS:
         _run(["chroot", str(root), *command], "the e2e root")
     for cache in ("var/cache/apt/archives", "var/lib/apt/lists"):
