@@ -87,6 +87,25 @@ def test_progress_follows_ginkgo_output():
     assert not any("SSS" in m or "Ran 2" in m for m in messages), messages
 
 
+#: `ginkgo --procs=2 e2e.test` output as measured: a spec is reported when it is over
+GINKGO_PARALLEL_OUTPUT = """\
+Will run 62 of 7144 specs
+------------------------------
+• [7.012 seconds]
+[sig-network] Services should be able to switch session affinity for service with type clusterIP [LinuxOnly] [Conformance] [sig-network, Conformance]
+k8s.io/kubernetes@v1.34.4/test/e2e/network/service.go:2209
+------------------------------
+"""
+
+
+def test_progress_in_parallel_names_finished_tests_never_as_running():
+    progress = conformance.Progress()
+    messages = [m for line in GINKGO_PARALLEL_OUTPUT.splitlines() if (m := progress.feed(line))]
+    assert messages[1] == "conformance: 1/62 done (0 failed), last passed in 7s"
+    assert messages[2].startswith("conformance: 1/62 done; finished [sig-network] Services should be")
+    assert progress.current == "" and "parallel" in progress.running()
+
+
 def test_usage_errors_are_one_line_and_run_nothing(tmp_path):
     both = harness("conformance", "some-lab", "--kubeconfig", str(tmp_path / "k"))
     assert both.returncode == 2 and "a LAB or --kubeconfig FILE" in both.stderr

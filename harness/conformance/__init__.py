@@ -101,6 +101,7 @@ class Progress:
     current: str = ""
     started: float = field(default_factory=time.monotonic)
     _title_next: bool = False
+    _ended: bool = False  # a spec's end line came after the last delimiter
 
     def feed(self, line: str) -> str | None:
         """Take one line of output; a progress message when a test starts or ends."""
@@ -109,12 +110,13 @@ class Progress:
             self.total = int(found.group(1))
             return f"conformance: {self.total} of {found.group(2)} tests selected"
         if _DELIMITER.match(line.strip()):
-            self._title_next = True
+            self._title_next, self._ended = True, False
             return None
         if found := _SPEC_END.match(line):
             self.done += 1
             state = (found.group("state") or "passed").lower()
             self.failed += state in ("failed", "panicked", "timedout", "interrupted", "aborted")
+            self._ended = True
             # serial runs stream: title after the delimiter, then the end line; parallel
             # runs report at the end: delimiter, end line, then the title (kept expected)
             return f"conformance: {self.done}/{self.total or '?'} done ({self.failed} failed), " \
@@ -122,13 +124,16 @@ class Progress:
         if self._title_next and line.strip() and not line.startswith(" ") \
                 and not _NOT_A_TITLE.match(line):
             self._title_next = False
-            self.current, self.started = re.sub(r"^\[It\]\s+", "", line.strip()), time.monotonic()
+            title = re.sub(r"^\[It\]\s+", "", line.strip())
+            if self._ended:  # parallel processes report a spec when it is over
+                return f"conformance: {self.done}/{self.total or '?'} done; finished {title}"
+            self.current, self.started = title, time.monotonic()
             return f"conformance: {self.done}/{self.total or '?'} done; running {self.current}"
         return None
 
     def running(self) -> str:
         if not self.current:
-            return "no test yet (the suite's setup)"
+            return "no test seen starting (the suite's setup, or parallel processes, which name a test when it ends)"
         return f"{self.current} (for {time.monotonic() - self.started:.0f}s)"
 
 
