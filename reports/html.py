@@ -107,6 +107,7 @@ The <b>{{ conformance }}</b> column holds the upstream Kubernetes [Conformance] 
 SHOWN_PER_CELL = 3
 #: version lines shown under a setup's name (the components table has them all)
 VERSIONS_PER_SETUP = 4
+FIRST_SHOWN = ("kube-apiserver", "kubelet", "etcd", "containerd", "coredns", "flanneld")
 COMPONENT_LABELS = {"real": "real components", "stand-ins": "stand-ins",
                     "unknown": "components not recorded"}
 
@@ -156,8 +157,9 @@ def _setup_info(row: dict | None) -> dict:
     if row is None or row["topology"] is None:  # no results.json: the setup did not run
         return {"components": "not-run", "label": "not run", "versions": {}}
     components = row["components"] or "unknown"
-    # Kubernetes' own components first: what tells real from stand-in at a glance
-    names = sorted(row["versions"], key=lambda c: (not c.startswith("kube"), c))
+    # what tells real from stand-in at a glance first
+    names = sorted(row["versions"], key=lambda c: (FIRST_SHOWN.index(c) if c in FIRST_SHOWN
+                                                   else len(FIRST_SHOWN), c))
     return {"components": components, "label": COMPONENT_LABELS.get(components, components),
             "versions": {c: _version_number(row["versions"][c]) for c in names[:VERSIONS_PER_SETUP]}}
 
