@@ -116,7 +116,8 @@ class ResultsRecorder:
         report = yield
         if call.excinfo is not None and (report.failed or hasattr(report, "wasxfail")):
             # a plain attribute: xdist sends a report's __dict__ to the controller
-            report.harness_reason = results.one_line(call.excinfo.exconly(), call.excinfo.typename)
+            # the class's own name and the message (exconly() would name its module too)
+            report.harness_reason = results.one_line(str(call.excinfo.value), call.excinfo.typename)
         _redact_report(report)
         labs = [lab for lab in self.labs.values() if lab is not None]
         if report.failed and labs:
