@@ -91,6 +91,8 @@ def test_progress_follows_ginkgo_output():
 GINKGO_PARALLEL_OUTPUT = """\
 Will run 62 of 7144 specs
 ------------------------------
+[SynchronizedBeforeSuite] PASSED [0.357 seconds]
+------------------------------
 • [7.012 seconds]
 [sig-network] Services should be able to switch session affinity for service with type clusterIP [LinuxOnly] [Conformance] [sig-network, Conformance]
 k8s.io/kubernetes@v1.34.4/test/e2e/network/service.go:2209

@@ -88,7 +88,8 @@ _SPEC_END = re.compile(r"^\s*(?:•|S|P)\s*(?:\[(?P<state>[A-Z]+)\]\s*)*(?:\[SLO
 _WILL_RUN = re.compile(r"Will run (\d+) of (\d+) specs")
 _DELIMITER = re.compile(r"^-{20,}$")
 #: after a delimiter, lines that name no test: the dots of skipped specs, the summary
-_NOT_A_TITLE = re.compile(r"^[S•P]+$|^Ran \d+ of \d+ Specs|^(SUCCESS|FAIL)!|^(PASS|FAIL)$|^Summarizing ")
+_NOT_A_TITLE = re.compile(r"^[S•P]+$|^Ran \d+ of \d+ Specs|^(SUCCESS|FAIL)!|^(PASS|FAIL)$|^Summarizing |"
+                          r"^\[[A-Za-z]+\] (PASSED|FAILED) \[")  # a suite node's end, in parallel runs
 
 
 @dataclass
