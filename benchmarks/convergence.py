@@ -1,10 +1,11 @@
 """Convergence figures (printed, never asserted): HAProxy following scale
 events through the cluster DNS (goal: p95 < 1.5 s with a 1 s resolver hold)
-on the real seed-000 cluster (Deployments scaled through the API, CoreDNS)
-and, in the same run, on the same topology with the stand-ins (netns pods,
-BIND), as a ratio; and seed 004's etcd rejoin cycle (goal: < 7 s).
+on a real cluster with a frontend (seed 000 by default, seed 001 with
+`--setup k3s`: Deployments scaled through the API, CoreDNS) and, in the same
+run, on the same topology with the stand-ins (netns pods, BIND), as a ratio;
+and seed 004's etcd rejoin cycle (goal: < 7 s).
 
-    .venv/bin/python benchmarks/convergence.py [--events 20] [--rejoins 3]
+    .venv/bin/python benchmarks/convergence.py [--setup k3s] [--events 20] [--rejoins 3]
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness import setups  # noqa: E402
-from harness.setups.recipes import SEED_000_STAND_IN  # noqa: E402
+from harness.setups.recipes import STAND_INS  # noqa: E402
 
 from harness.model import topology  # noqa: E402
 from harness.lab.wait import wait_until  # noqa: E402
@@ -32,17 +33,19 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 
-#: what is applied to the fcio-k8s topology (None: its own recipe, the real cluster)
-PEERS = {"real": None, "stand-in": SEED_000_STAND_IN}
+#: the setups with a frontend that run real components
+SETUPS = ("fcio-k8s", "k3s")
+#: HAProxy's listen for the benchmark: every frontend has loopback
+LISTEN = "127.0.0.1:8000"
 
 
-def haproxy_convergence(events: int, peer: str) -> list[tuple[int, float]]:
+def haproxy_convergence(events: int, setup: str, peer: str) -> list[tuple[int, float]]:
     """(pods after the event, seconds from the scale call's return (pods
     Ready and published) until HAProxy's UP set is exactly them)."""
-    with NetnsProvisioner().create(topology.load(TOPOLOGIES / "fcio-k8s.yaml")) as lab:
-        target = setups.apply(lab, recipe=PEERS[peer])
+    with NetnsProvisioner().create(topology.load(TOPOLOGIES / f"{setup}.yaml")) as lab:
+        target = setups.apply(lab, recipe=None if peer == "real" else STAND_INS[setup])
         fe, web = target.frontend, target.workload("bench", headless=True)
-        fe.configure("bench", binds=[f"{fe.host.address('fe', 'ipv4')}:8000"], podPort=8080)
+        fe.configure("bench", binds=[LISTEN], podPort=8080)
         times = []
         for i in range(events):
             web.scale(SCALES[i % len(SCALES)])
@@ -61,16 +64,17 @@ def etcd_rejoins(cycles: int) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--setup", choices=SETUPS, default="fcio-k8s")
     parser.add_argument("--events", type=int, default=20)
     parser.add_argument("--rejoins", type=int, default=3)
     args = parser.parse_args()
     p95 = {}
-    for peer in PEERS if args.events else ():
-        events = haproxy_convergence(args.events, peer)
+    for peer in ("real", "stand-in") if args.events else ():
+        events = haproxy_convergence(args.events, args.setup, peer)
         ha = [t for _, t in events]
         p95[peer] = pct(ha, 95)
         to_zero = [t for pods, t in events if pods == 0]
-        print(f"{peer}: HAProxy convergence over {len(ha)} scale events (hold 1 s; from pods "
+        print(f"{args.setup} {peer}: HAProxy convergence over {len(ha)} scale events (hold 1 s; from pods "
               f"published to UP set == pods): p50 {pct(ha, 50):.2f} s, p95 {p95[peer]:.2f} s, "
               f"max {max(ha):.2f} s (goal p95 < 1.5 s: {p95[peer] / 1.5:.2f} of goal)", flush=True)
         if to_zero:

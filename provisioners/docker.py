@@ -41,7 +41,6 @@ import ipaddress
 import json
 import os
 import shutil
-import socket
 import tarfile
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -56,7 +55,7 @@ from harness.lab.supervisor import SOCKET_PATH, unix_proxy
 from harness.model.topology import Topology, from_record
 from harness.lab.wait import wait_until
 from provisioners.base import Provisioner
-from provisioners import exec_rpc, lab_ssh, netns_connect
+from provisioners import docker_exec, exec_rpc, lab_ssh, netns_connect
 from provisioners.netns import etc_hosts
 
 LABEL = "harness.lab"
@@ -94,7 +93,6 @@ class DockerHost(lab_ssh.SshAccess, Host):
         return self.provisioner.client.containers.get(self.container_name)
 
     def exec(self, argv, input=None, timeout=60) -> CommandResult:
-        from docker.utils.socket import consume_socket_output, demux_adaptor, frames_iter
         cmd = " ".join(argv[2:]) if argv[:2] == ["sh", "-c"] else " ".join(argv)
         api = self.provisioner.client.api
         # the command is killed inside the host when it overstays
@@ -108,20 +106,11 @@ class DockerHost(lab_ssh.SshAccess, Host):
                 raise
             # what ssh to a powered-off machine gives: a failed command, not an exception
             return CommandResult(self.name, cmd, 255, "", f"host {self.name} is down: {exc.explanation}")
-        sock = api.exec_start(exec_id, socket=True)
-        raw = getattr(sock, "_sock", sock)
-        if timeout:
-            raw.settimeout(timeout + 15)
-        if input is not None:
-            raw.sendall(input)
-            raw.shutdown(socket.SHUT_WR)
-        try:
-            out, err = consume_socket_output(
-                (demux_adaptor(*frame) for frame in frames_iter(sock, tty=False)), demux=True)
-        finally:
-            sock.close()
+        stream = docker_exec.ExecStream(api, exec_id["Id"], timeout=timeout + 15 if timeout else None)
+        stream.send(input)
+        out, err = stream.output()
         rc = api.exec_inspect(exec_id)["ExitCode"]
-        out, err = (out or b"").decode(errors="surrogateescape"), (err or b"").decode(errors="replace")
+        out, err = out.decode(errors="surrogateescape"), err.decode(errors="replace")
         if timeout and rc == 137:
             rc, err = 124, err + f"\n(harness: killed after {timeout}s)"
         return CommandResult(self.name, cmd, rc, out, err)

@@ -15,11 +15,12 @@ from pathlib import Path
 
 from harness.lab import templates
 from harness.lab.collectors import VersionProbe
+from harness.lab.host import HOST_BIN_DIR
 from harness.model.topology import Topology
 from harness.lab.wait import wait_until
 
 VERSION_PROBES = [VersionProbe("sshd", "sshd", "sshd -V 2>&1 || true")]
-SSHD_CONFIG = templates.render(Path(__file__).parent, "sshd_config.j2")
+SSHD_CONFIG = templates.render(Path(__file__).parent, "sshd_config.j2", bin_dir=HOST_BIN_DIR)
 
 
 class SshAccess:
@@ -30,13 +31,21 @@ class SshAccess:
     def ssh_proxy_argv(self) -> list[str]:
         raise NotImplementedError
 
-    def ssh_testinfra(self, backend: str = "ssh"):
-        """A testinfra Host reaching this host through its sshd (backend ssh or paramiko)."""
-        import testinfra
+    def ssh_config(self) -> Path:
+        """The lab's ssh config, which names this host if it runs sshd."""
         config = self.provisioner.ssh_dir(self.lab_id) / "config"
         if not config.exists() or f"Host {self.name}\n" not in config.read_text():
             raise LookupError(f"host {self.name} has no sshd (use `ssh: true` or --ssh)")
-        return testinfra.get_host(f"{backend}://{self.name}", ssh_config=str(config))
+        return config
+
+    def ssh_argv(self) -> list[str]:
+        """The ssh command line that reaches this host from this machine."""
+        return ["ssh", "-F", str(self.ssh_config()), self.name]
+
+    def ssh_testinfra(self, backend: str = "ssh"):
+        """A testinfra Host reaching this host through its sshd (backend ssh or paramiko)."""
+        import testinfra
+        return testinfra.get_host(f"{backend}://{self.name}", ssh_config=str(self.ssh_config()))
 
 
 def wanted(topology: Topology, ssh: bool) -> list[str]:

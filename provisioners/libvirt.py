@@ -88,8 +88,9 @@ class LibvirtHost(Host):
         wrapped = (["timeout", "-s", "KILL", str(int(timeout) + 1)] if timeout else []) + argv
         args = {"path": wrapped[0], "arg": wrapped[1:], "capture-output": True,
                 "env": [f"PATH={PATH}", "HOME=/root", "LANG=C.UTF-8"]}
-        if input is not None:
-            args["input-data"] = base64.b64encode(input).decode()
+        if input is not None:  # the guest agent takes stdin whole: a file is read to its end
+            data = input if isinstance(input, bytes) else input.read()
+            args["input-data"] = base64.b64encode(data).decode()
         try:
             pid = self._agent("guest-exec", **args)["pid"]
         except libvirt.libvirtError as exc:

@@ -119,12 +119,13 @@ class NetnsHost(lab_ssh.SshAccess, Host):
 
     def exec(self, argv, input=None, timeout=60) -> CommandResult:
         cmd = " ".join(argv[2:]) if argv[:2] == ["sh", "-c"] else " ".join(argv)
-        proc = subprocess.Popen(self.nsenter() + argv, stdin=subprocess.PIPE if input else
-                                subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=self.environment(),
-                                start_new_session=True)
+        streamed = input is not None and not isinstance(input, bytes)  # a file: the command's own
+        proc = subprocess.Popen(self.nsenter() + argv, stdin=input if streamed else
+                                subprocess.PIPE if input else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=self.environment(), start_new_session=True)
         try:
-            out, err = proc.communicate(input, timeout=timeout)
+            out, err = proc.communicate(None if streamed else input, timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
             out, err = proc.communicate()

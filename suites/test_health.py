@@ -11,48 +11,76 @@ import datetime
 import json
 import re
 import shlex
-import time
 
 import pytest
 import yaml
+
+from harness.lab.wait import wait_until
 
 pytestmark = pytest.mark.requires("k8s-api")
 
 #: seed 000: "The certificate is valid for 365 days"
 CERT_DAYS = 365
-#: how long a LoadBalancer Service is watched for an address nobody gives it
-PENDING_WATCH_S = 5
 
 #: TCP listeners each component may have: (process name as the kernel shortens
 #: it, where: "loopback", "node" (the host's cluster address), "any", and port
-#: or None for any port)
+#: or None for any port). Seed 003's "What's listening where", for today's
+#: ports: etcd 2379/2380 (seed 003 listens on all addresses, seeds 000/002 on
+#: loopback), the apiserver's secure 6443 (the insecure 8080 is gone since
+#: 1.20), the controller-manager's 10257 and the scheduler's 10259 (10252 and
+#: 10251 were their insecure ports, gone too), the kubelet's 10250 (cAdvisor's
+#: 4194 is gone since 1.12).
+ETCD = {("etcd", where, port) for where in ("loopback", "node", "any") for port in (2379, 2380)}
 LISTENERS = {
-    "master": {("etcd", "loopback", 2379), ("etcd", "loopback", 2380), ("etcd", "loopback", 2381),
-               ("kube-apiserver", "any", 6443), ("kube-controller", "loopback", 10257),
-               ("kube-scheduler", "loopback", 10259)},
-    # every Kubernetes host of this setup is a node of the cluster
-    "all": {("kubelet", "node", 10250), ("kubelet", "loopback", 10248),
-            ("kube-proxy", "loopback", 10249), ("kube-proxy", "loopback", 10256),
-            # CRI streaming (exec, port-forward) on a random loopback port
-            ("containerd", "loopback", None)},
+    "control plane": {("kube-apiserver", "any", 6443), ("kube-controller", "loopback", 10257),
+                      ("kube-scheduler", "loopback", 10259),
+                      # seed 002's easyCerts: "a certificate authority (CA) daemon (cfssl)"
+                      ("cfssl", "node", 8888)},
+    "kubelet": {("kubelet", "node", 10250), ("kubelet", "loopback", 10248),
+                # CRI streaming (exec, port-forward) on a random loopback port
+                ("containerd", "loopback", None)},
+    "kube-proxy": {("kube-proxy", "loopback", 10249), ("kube-proxy", "loopback", 10256)},
+    # seed 001's server: PostgreSQL for the agents' refusal, kine (etcd's API, metrics) for the apiserver
+    "datastore": {("postgres", "node", 5432), ("kine", "loopback", 2379), ("kine", "loopback", 2381)},
+    # seed 001's webgateway: nginx on the public addresses
+    "webgateway": {("nginx", "node", 80), ("nginx", "node", 443)},
 }
+CONTROL_PLANE_ROLES = {"master", "server"}
 
 
 def kubectl(target, *args: str, input: str | None = None) -> str:
     return target.kubernetes.kubectl(*args, input=input)
 
 
-def test_kubectl_cluster_info_on_the_master(target):
-    master = target.kubernetes.master
-    out = master.succeed("kubectl cluster-info")
-    assert re.search(r"control plane is running at https://\S+:6443", out), out
+def control_planes(target):
+    return [plane.host for plane in target.kubernetes.control_planes]
+
+
+def registered_nodes(target) -> dict[str, dict]:
+    return {n["metadata"]["name"]: n
+            for n in json.loads(kubectl(target, "get", "nodes", "-o", "json"))["items"]}
+
+
+def test_kubectl_cluster_info_on_every_control_plane(target):
+    for host in control_planes(target):
+        out = host.succeed("kubectl cluster-info")
+        assert re.search(r"control plane is running at https://\S+:6443", out), f"{host.name}: {out}"
+
+
+def test_cluster_admin_kubeconfig_is_root_only(target):
+    """seed 002: "only root on the kubernetes master may obtain cluster-admin
+    rights by means of this file" (/etc/kubernetes/cluster-admin.kubeconfig)."""
+    for host in control_planes(target):
+        mode = host.succeed("stat -c '%a %U' /etc/kubernetes/cluster-admin.kubeconfig").split()
+        assert mode == ["600", "root"], f"{host.name}: cluster-admin.kubeconfig is {mode}"
 
 
 def test_every_node_is_ready_at_the_pinned_version(target):
-    nodes = json.loads(kubectl(target, "get", "nodes", "-o", "json"))["items"]
-    found = {n["metadata"]["name"]: n for n in nodes}
+    """Every host the setup runs a kubelet on (seed 000: the master and the
+    frontend too, with a NoSchedule taint) must be a Ready node."""
+    found = registered_nodes(target)
     version = target.kubernetes.versions["kubernetes"]
-    for host in target.workers:
+    for host in target.kubelets:
         assert host.name in found, f"{host.name} did not register (nodes: {sorted(found)})"
         node = found[host.name]
         ready = {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"]
@@ -68,8 +96,9 @@ def test_apiserver_health_endpoints(target, check):
 @pytest.mark.parametrize("component, port", [("kube-controller-manager", 10257),
                                              ("kube-scheduler", 10259)])
 def test_controller_manager_and_scheduler_healthz(target, component, port):
-    out = target.kubernetes.master.succeed(shlex.join(["curl", "-sk", f"https://127.0.0.1:{port}/healthz"]))
-    assert out.strip() == "ok", f"{component}: {out}"
+    for host in control_planes(target):
+        out = host.succeed(shlex.join(["curl", "-sk", f"https://127.0.0.1:{port}/healthz"]))
+        assert out.strip() == "ok", f"{component} on {host.name}: {out}"
 
 
 def _listeners(host) -> list[tuple[str, str, int]]:
@@ -84,10 +113,19 @@ def _listeners(host) -> list[tuple[str, str, int]]:
 
 def test_each_role_listens_where_it_should_and_nowhere_else(target):
     """Listeners of the provisioner's engine (docker's embedded resolver) are
-    the lab's, not the setup's, and are left out."""
+    the lab's, not the setup's, and are left out; sshd is allowed where the
+    hosts are reached by ssh."""
     unexpected = {}
+    nodes = registered_nodes(target)
     for host in target.cluster_hosts:
-        allowed = LISTENERS["all"] | (LISTENERS["master"] if "master" in host.roles else set())
+        plane = bool(set(host.roles) & CONTROL_PLANE_ROLES)
+        allowed = (LISTENERS["kube-proxy"] | (LISTENERS["control plane"] | ETCD if plane else set())
+                   | (LISTENERS["kubelet"] if host.name in nodes else set())
+                   | (LISTENERS["datastore"] if target.provided("datastore")
+                      and host is target.datastore.host else set())
+                   | (LISTENERS["webgateway"] if target.provided("webgateway")
+                      and host is target.webgateway.host else set())
+                   | ({("sshd", "any", 22)} if target.has("ssh") else set()))
         node_addresses = {str(a) for fams in host.spec.addresses.values() for a in fams.values()}
         listeners = [entry for entry in _listeners(host)
                      if entry[1].strip("[]") not in host.engine_addresses]
@@ -98,34 +136,53 @@ def test_each_role_listens_where_it_should_and_nowhere_else(target):
             if not ({(process, where, port), (process, where, None)} & allowed
                     or (where == "node" and (process, "any", port) in allowed)):
                 unexpected.setdefault(host.name, []).append(f"{process} on {address}:{port}")
-        if "master" in host.roles:
+        if plane:
             assert any(p == "kube-apiserver" and port == 6443 for p, _, port in listeners), listeners
     assert not unexpected, f"listening where nothing should: {unexpected}"
 
 
 def test_anonymous_requests_are_denied(target):
     """From another host, without credentials: RBAC must refuse."""
-    server = target.kubernetes.control_plane.server
-    client = next(h for h in target.cluster_hosts if "master" not in h.roles)
+    server = target.kubernetes.server
+    client = next(h for h in target.cluster_hosts if h not in control_planes(target))
     code = client.succeed(shlex.join(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}",
                                       f"{server}/api/v1/namespaces"]))
     assert code in ("401", "403"), f"anonymous GET of namespaces answered {code}"
 
 
+def with_only(config: dict, *keys: str) -> str:
+    """The kubeconfig with its user's credentials cut down to `keys`."""
+    config = json.loads(json.dumps(config))
+    user = config["users"][0]["user"]
+    config["users"][0]["user"] = {k: user[k] for k in keys}
+    return yaml.safe_dump(config)
+
+
+@pytest.mark.requires("make-kubeconfig")
 def test_make_kubeconfig_works_from_another_host_for_365_days(target):
-    master = target.kubernetes.master
-    config = master.succeed("kubernetes-make-kubeconfig")
-    other = next(h for h in target.cluster_hosts if "master" not in h.roles)
-    other.put_file("/root/user.kubeconfig", config, mode=0o600)
+    """The kubeconfig `kubernetes-make-kubeconfig` prints, used from another
+    host: its client certificate alone and its service-account token alone
+    each get in as a cluster admin, as different identities."""
+    master = target.kubernetes.admin_host
+    config = yaml.safe_load(master.succeed("kubernetes-make-kubeconfig"))
+    other = next(h for h in target.cluster_hosts if h not in control_planes(target))
+    user = config["users"][0]["user"]
+    assert user.get("token"), "the kubeconfig carries no service-account token"
+    identities = {}
     try:
-        out = other.succeed("kubectl --kubeconfig /root/user.kubeconfig get nodes -o name")
-        assert all(f"node/{h.name}" in out.split() for h in target.workers), out
-        # cluster-admin: it may do what only an admin may
-        other.succeed("kubectl --kubeconfig /root/user.kubeconfig auth can-i '*' '*' --all-namespaces")
+        for name, keys in (("certificate", ("client-certificate-data", "client-key-data")),
+                           ("token", ("token",))):
+            other.put_file("/root/user.kubeconfig", with_only(config, *keys), mode=0o600)
+            kc = "kubectl --kubeconfig /root/user.kubeconfig "
+            out = other.succeed(kc + "get nodes -o name")
+            assert all(f"node/{h.name}" in out.split() for h in target.workers), f"{name}: {out}"
+            # cluster-admin: it may do what only an admin may
+            other.succeed(kc + "auth can-i '*' '*' --all-namespaces")
+            identities[name] = other.succeed(kc + "auth whoami -o jsonpath={.status.userInfo.username}")
     finally:
         other.succeed("rm -f /root/user.kubeconfig")
-    user = yaml.safe_load(config)["users"][0]["user"]
-    assert user.get("token"), "the kubeconfig carries no service-account token"
+    assert identities["token"].startswith("system:serviceaccount:kube-system:"), identities
+    assert not identities["certificate"].startswith("system:serviceaccount:"), identities
     pem = base64.b64decode(user["client-certificate-data"])
     end = master.run("openssl x509 -noout -enddate", input=pem).stdout.strip()
     expires = datetime.datetime.strptime(end.split("=", 1)[1], "%b %d %H:%M:%S %Y %Z")
@@ -137,14 +194,18 @@ def test_loadbalancer_service_stays_pending(target):
     """Seed 000: "You can still use the LoadBalancer service type but the
     service will show up as 'Pending' forever"."""
     service = {"apiVersion": "v1", "kind": "Service",
-               "metadata": {"name": "health-lb", "namespace": "default"},
+               "metadata": {"name": "health-lb", "namespace": target.namespace},
                "spec": {"type": "LoadBalancer", "selector": {"app": "health-lb"},
                         "ports": [{"port": 80}]}}
     kubectl(target, "apply", "-f", "-", input=json.dumps(service))
     try:
-        time.sleep(PENDING_WATCH_S)   # nothing to wait for: the check is that nothing comes
-        status = json.loads(kubectl(target, "get", "service", "health-lb", "-o", "json"))["status"]
+        # the controller-manager has handled the Service once its EndpointSlice exists
+        wait_until(lambda: kubectl(target, "get", "endpointslices", "-n", target.namespace, "-l",
+                                   "kubernetes.io/service-name=health-lb", "-o", "name").strip(),
+                   "the EndpointSlice of Service health-lb", 30)
+        status = json.loads(kubectl(target, "get", "service", "health-lb", "-n", target.namespace,
+                                   "-o", "json"))["status"]
         assert not status.get("loadBalancer", {}).get("ingress"), status
-        assert "<pending>" in kubectl(target, "get", "service", "health-lb")
+        assert "<pending>" in kubectl(target, "get", "service", "health-lb", "-n", target.namespace)
     finally:
-        kubectl(target, "delete", "service", "health-lb", "--wait=false")
+        kubectl(target, "delete", "service", "health-lb", "-n", target.namespace, "--wait=false")

@@ -19,12 +19,13 @@ def test_host_reaches_host(lab, link):
 
 
 def test_names_resolve(lab, host_name):
+    """Every host's name resolves, on each host, to addresses that host really
+    has on its links (as its kernel lists them)."""
     host = lab.host(host_name)
     for other in lab.hosts.values():
-        first_net = next(iter(other.spec.addresses))
-        expected = {str(a) for a in other.spec.addresses[first_net].values()}
         seen = set(host.succeed(f"getent ahosts {shlex.quote(other.name)} | awk '{{print $1}}'").split())
-        assert seen == expected, f"on {host_name}, {other.name} resolves to {seen}, expected {expected}"
+        held = {a.split()[1].split("/")[0] for a in other.addresses()}
+        assert seen and seen <= held, f"on {host_name}, {other.name} resolves to {seen}; it has {held}"
 
 
 def test_service_reachable_from_other_hosts(lab, host_name):

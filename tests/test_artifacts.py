@@ -77,6 +77,8 @@ def test_the_multi_call_binary_refuses_an_unknown_name(built, tmp_path):
     ("flanneld", ["--version"], "v0.28.10"),
     ("pause", ["--version"], "pause version 3.10.1"),
     ("agnhost", ["--help"], "serve-hostname"),
+    ("kine", ["--version"], "v0.17.5"),
+    ("local-path-provisioner", ["--version"], "v0.0.30"),
 ])
 def test_other_binaries_answer(built, name, args, expected):
     result = run(built.binary(name), *args)
@@ -341,6 +343,23 @@ def test_web_server_images_serve_where_upstreams_do(e2e_images, name, page):
     assert page in body
     if name == "httpd":  # the statefulset tests break its readiness probe by moving this file
         assert exec_("test", "-f", "/usr/local/apache2/htdocs/index.html").returncode == 0
+
+
+def test_busybox_image_has_every_applet_in_bin(built):
+    """local-path-provisioner's helper pods run /bin/sh: every applet a link
+    to /bin/busybox, as in upstream's image."""
+    import tarfile
+    [image] = spec.PACKAGE_IMAGES
+    with tarfile.open(built.image(image.ref)) as outer:
+        index = json.load(outer.extractfile("index.json"))
+        manifest = json.load(outer.extractfile(
+            "blobs/sha256/" + index["manifests"][0]["digest"].split(":", 1)[1]))
+        layer = outer.extractfile("blobs/sha256/" + manifest["layers"][0]["digest"].split(":", 1)[1])
+        with tarfile.open(fileobj=layer) as tar:
+            members = {m.name: m for m in tar.getmembers()}
+    assert members["bin/busybox"].isfile()
+    for applet in ("sh", "mkdir", "rm", "cat", "sysctl"):
+        assert members[f"bin/{applet}"].issym() and members[f"bin/{applet}"].linkname == "busybox"
 
 
 def test_agnhost_serves_from_a_container(built, containerd):

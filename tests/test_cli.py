@@ -1,19 +1,24 @@
 """The `harness` command end to end, as a user types it."""
+import hashlib
+import os
 import re
+import shlex
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import TWO_HOSTS, assert_no_trace, lab_footprint
+from tests.conftest import TWO_HOSTS, assert_no_trace, lab_footprint, start_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = str(ROOT / ".venv" / "bin" / "harness")
 
 
-def harness(*args, check=True):
+def harness(*args, check=True, timeout=300, **kwargs):
+    """Run `harness ARGS` as a user would; kwargs (input, stdin, ...) go to subprocess.run."""
     result = subprocess.run([HARNESS, *args], capture_output=True, text=True, cwd=ROOT,
-                            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "COLUMNS": "200"})
+                            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "COLUMNS": "200"},
+                            timeout=timeout, **kwargs)
     if check:
         assert result.returncode == 0, result.stderr + result.stdout
     return result
@@ -24,6 +29,7 @@ def test_up_status_exec_down(netns):
     lab_id = re.search(r"lab (\S+) is up", up.stdout).group(1)
     try:
         assert f"harness shell {lab_id} master" in up.stdout
+        assert "ssh -F" not in up.stdout, "no sshd without --ssh"
         assert "namespaces for 2 hosts" in up.stderr, "each step shows progress"
         status = harness("status", lab_id).stdout
         assert lab_id in status and "detached" in status and "192.168.77.10" in status
@@ -42,14 +48,96 @@ def test_up_status_exec_down(netns):
     assert harness("status", lab_id, check=False).returncode == 2
 
 
+def test_up_with_ssh_prints_the_ssh_command_that_reaches_each_host(netns):
+    up = harness("up", str(TWO_HOSTS), "--ssh")
+    lab_id = re.search(r"lab (\S+) is up", up.stdout).group(1)
+    try:
+        for host in ("master", "node1"):
+            [line] = re.findall(rf"ssh -F \S+ {host}\b", up.stdout)
+            ssh, *args = shlex.split(line)
+            # as printed, with no prompt to answer: it fails rather than asks
+            reached = subprocess.run([ssh, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", *args,
+                                      "hostname"], capture_output=True, text=True, timeout=60,
+                                     stdin=subprocess.DEVNULL)
+            assert (reached.returncode, reached.stdout) == (0, f"{host}\n"), reached.stderr
+    finally:
+        footprint = lab_footprint(netns, lab_id)
+        harness("down", lab_id)
+    assert_no_trace(netns, lab_id, footprint["inodes"])
+
+
+@pytest.fixture(scope="module", params=["netns", "docker", "podman"])
+def any_lab(request):
+    """A lab of two hosts made by `harness up --provisioner P` (its engine
+    started first), removed by `harness down`."""
+    if request.param != "netns":
+        start_engine(request.param)
+    up = harness("up", str(TWO_HOSTS), "--provisioner", request.param)
+    lab_id = re.search(r"lab (\S+) is up", up.stdout).group(1)
+    yield lab_id
+    harness("down", lab_id)
+    assert harness("status", lab_id, check=False).returncode == 2
+
+
+def test_exec_passes_piped_stdin_to_the_command(any_lab, tmp_path):
+    assert harness("exec", any_lab, "master", "--", "cat", input="x").stdout == "x"
+    # more than any pipe or socket buffer holds, as it comes
+    big = "".join(f"line {i}\n" for i in range(150000))
+    digest = harness("exec", any_lab, "node1", "--", "sha256sum", input=big).stdout
+    assert digest.split()[0] == hashlib.sha256(big.encode()).hexdigest()
+    # `harness exec LAB master -- kubectl apply -f - < app.yaml`
+    manifest = tmp_path / "app.yaml"
+    manifest.write_text("kind: ConfigMap\nmetadata: {name: app}\n")
+    with manifest.open() as stdin:
+        harness("exec", any_lab, "master", "--", "sh", "-c", "cat > /tmp/app.yaml", stdin=stdin)
+    assert harness("exec", any_lab, "master", "--", "cat", "/tmp/app.yaml").stdout == \
+        manifest.read_text()
+
+
+def closed_stdin():
+    os.close(0)
+
+
+@pytest.mark.parametrize("stdin", ["devnull", "closed", "terminal"])
+def test_exec_without_piped_stdin_does_not_wait_for_it(any_lab, stdin):
+    """A terminal is not read (an interactive session is `harness shell`); no
+    stdin, or an empty one, gives the command an empty one."""
+    terminal, tty = os.openpty()
+    try:
+        result = harness("exec", any_lab, "master", "--", "cat", timeout=30,
+                         stdin=tty if stdin == "terminal" else subprocess.DEVNULL,
+                         preexec_fn=closed_stdin if stdin == "closed" else None)
+    finally:
+        os.close(terminal)
+        os.close(tty)
+    assert (result.returncode, result.stdout) == (0, "")
+
+
+def test_exec_ends_with_the_command_while_its_stdin_stays_open(any_lab):
+    """As `docker exec -i`: a command that reads no stdin ends the exec even
+    though whoever writes into it never closes it."""
+    proc = subprocess.Popen([HARNESS, "exec", any_lab, "master", "--", "hostname"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        rc = proc.wait(timeout=30)  # not communicate(), which would close stdin
+        out = proc.stdout.read()
+    finally:
+        proc.kill()
+        proc.stdin.close()
+        proc.stdout.close()
+    assert (rc, out) == (0, "master\n")
+
+
 def test_up_with_bad_topology_creates_nothing(netns, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(TWO_HOSTS.read_text().replace("roles: [node]", "roles: [minion]"))
-    before = {r.id for r in netns.list()}
+    def labs_of_its_topology():  # other labs come and go on a shared machine
+        return {r.id for r in netns.list() if r.topology == "two"}
+    before = labs_of_its_topology()
     result = harness("up", str(bad), check=False)
     assert result.returncode == 2
     assert f"{bad}: hosts.node1.roles: unknown role 'minion'" in result.stderr.replace("\n", "")
-    assert {r.id for r in netns.list()} == before
+    assert labs_of_its_topology() == before
 
 
 @pytest.mark.parametrize("args, message", [

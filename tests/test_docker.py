@@ -7,17 +7,19 @@ again against podman's docker-compatible socket (its own `provisioner`).
 """
 from __future__ import annotations
 
+import http.client
 import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
+import docker
 import pytest
 
 from harness.model.topology import from_dict
 
-docker = pytest.importorskip("docker")
 
 from provisioners.docker import LABEL, DockerProvisioner  # noqa: E402
 from tests.conftest import default_routes  # noqa: E402
@@ -170,6 +172,32 @@ def test_command_timeout_kills_the_command(lab):
     assert "sleep 30" not in lab.host("server").succeed("ps -eo args")
 
 
+@pytest.fixture
+def late_response_parsing(monkeypatch):
+    """The HTTP client parses each response 0.3 s late, so that what the
+    engine sends right after the headers has arrived by then: an exec's first
+    output frames come in the same read as its `101 UPGRADED` headers."""
+    begin = http.client.HTTPResponse.begin
+
+    def late_begin(response):
+        time.sleep(0.3)
+        return begin(response)
+    monkeypatch.setattr(http.client.HTTPResponse, "begin", late_begin)
+
+
+def test_exec_output_that_came_with_the_response_headers_is_kept(lab, late_response_parsing):
+    """docker/docker-py#3332: frames read from the raw socket beneath the
+    reader that parsed the headers lose what that reader had buffered."""
+    host = lab.host("server")
+    for _ in range(3):
+        result = host.run("echo out; echo err >&2")
+        assert (result.rc, result.stdout, result.stderr) == (0, "out\n", "err\n")
+    # more than the reader's buffer holds: frames that span its refills
+    lines = host.succeed("seq 1 100000").splitlines()
+    assert lines == [str(i) for i in range(1, 100001)]
+    assert host.run("cat", input=b"x" * 300000).stdout == "x" * 300000
+
+
 def test_list_finds_the_lab_by_label(provisioner, lab):
     [record] = [r for r in provisioner.list() if r.id == lab.id]
     assert record.complete and record.owner_alive and not record.orphaned
@@ -226,13 +254,13 @@ def test_failed_create_leaves_nothing(provisioner, topo):
 
 
 def test_the_setup_applies_on_docker_hosts(lab):
-    """The same components run on containers as on the netns lab: the pod
-    network's routes lead from the server to the agent's pod subnet."""
+    """The same components run on containers as on the netns lab (seed 001:
+    kine on PostgreSQL, token joins, flannel host-gw): the pod network's
+    routes lead from the server to the agent's pod subnet."""
     from harness import setups
-    from harness.setups.parts.pod_network.subnets import node_subnets
     target = setups.apply(lab)
-    assert target.has("pod-network") or target.pod_network.subnets
-    agent_subnet = node_subnets(lab.topology)["agent1"][0]
+    assert target.has("pod-network") and target.has("host-gw")
+    agent_subnet = target.pod_network.subnets["agent1"][0]
     [route] = lab.host("server").routes(4, str(agent_subnet))
     assert route["gateway"] == lab.host('agent1').address('srv')
 

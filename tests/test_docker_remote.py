@@ -9,8 +9,6 @@ import pytest
 
 from harness.model.topology import from_dict
 
-pytest.importorskip("docker")
-
 from provisioners.docker import DockerProvisioner  # noqa: E402
 from provisioners.exec_rpc import ExecTransport  # noqa: E402
 from tests.conftest import start_engine  # noqa: E402

@@ -2,6 +2,7 @@
 says a person checks it, and removed without a trace: every process,
 container (they live in the hosts' cgroups, in none of their namespaces),
 mount, cgroup and namespace."""
+import json
 import os
 import re
 import signal
@@ -16,7 +17,7 @@ from harness import setups
 from harness import results
 from harness.artifacts import spec
 from harness.results import diagnostics
-from harness.setups.parts.kubernetes import node
+from harness.setups.parts.kubernetes import kubelet
 from harness.model import topology
 from provisioners import host_cgroups
 from tests.conftest import assert_no_trace, lab_footprint, pids_alive, refused, tunnel_threads
@@ -45,7 +46,7 @@ def test_up_apply_nodes_ready_dns_answers_down_leaves_nothing(netns, tmp_path):
         dig = harness("exec", lab_id, "frontend", "--", "dig", "+short",
                       "kubernetes.default.svc.cluster.local")
         assert dig.stdout.split() == ["10.0.0.1"], dig.stdout + dig.stderr
-        for key, minimum in node.INOTIFY_LIMITS.items():  # the kernel's 128 lasts two clusters
+        for key, minimum in kubelet.INOTIFY_LIMITS.items():  # the kernel's 128 lasts two clusters
             assert int(Path("/proc/sys", *key.split(".")).read_text()) >= minimum, key
         containers = host_cgroups.pids_in([d / "kubepods" for d in host_cgroups.lab_dirs(lab_id)])
         assert containers, "CoreDNS runs in containers under the nodes' kubepods cgroups"
@@ -59,8 +60,13 @@ def test_up_apply_nodes_ready_dns_answers_down_leaves_nothing(netns, tmp_path):
         assert "RUNNING" in (tmp_path / coredns_node / "containerd-containers.txt").read_text()
         assert "kubelet.log" in (tmp_path / "node1" / "logs.txt").read_text()
         kubeconfigs = (tmp_path / "node1" / "kubeconfigs.txt").read_text()
+        # a node's kubeconfigs name their key files; the master's carry keys, redacted
         assert "==> /etc/kubernetes/kubelet.kubeconfig <==" in kubeconfigs
-        assert "client-key-data: <redacted>" in kubeconfigs and "PRIVATE KEY" not in kubeconfigs
+        assert "client-key: /etc/kubernetes/pki/kubelet-client-node1-key.pem" in kubeconfigs
+        admin = (tmp_path / "master" / "kubeconfigs.txt").read_text()
+        assert "==> /etc/kubernetes/cluster-admin.kubeconfig <==" in admin
+        assert "client-key-data: <redacted>" in admin
+        assert "PRIVATE KEY" not in kubeconfigs + admin
         # results record the versions of what runs, as each component reports it
         versions = results.component_versions(netns.attach(lab_id))
         for component in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet",
@@ -75,12 +81,67 @@ def test_up_apply_nodes_ready_dns_answers_down_leaves_nothing(netns, tmp_path):
     assert pids_alive(sorted(containers)) == [], "containers outlived the lab"
 
 
-@pytest.mark.parametrize("ending", ["ctrl-c", "kill-9-then-gc"])
-def test_a_real_cluster_ends_without_a_trace(netns, lab_holder, ending):
+def kubectl_nodes(lab_id: str, host: str) -> dict[str, list[str]]:
+    nodes = harness("exec", lab_id, host, "--", "kubectl", "get", "nodes", "-o", "wide")
+    assert nodes.returncode == 0, nodes.stderr
+    return {line.split()[0]: line.split() for line in nodes.stdout.splitlines()[1:]}
+
+
+def nixos_checks(lab_id: str) -> None:
+    """seed 002: the node's certificates, issued by easyCerts' CA daemon."""
+    listed = harness("exec", lab_id, "node1", "--", "ls", "/var/lib/kubernetes/secrets/")
+    assert {"ca.pem", "kubelet-client-node1.pem", "kubelet-node1.pem", "kube-proxy.pem",
+            "flannel.pem", "apitoken.secret"} <= set(listed.stdout.split()), listed.stdout
+
+
+def centos_checks(lab_id: str) -> None:
+    """seed 003: flannel's config in etcd, written with etcdctl, and one
+    lease per worker under /atomic.io/network/subnets/ (today's etcdctl: v3)."""
+    config = harness("exec", lab_id, "master", "--", "etcdctl", "get", "--print-value-only",
+                     "/atomic.io/network/config")
+    assert json.loads(config.stdout) == {"Network": "10.241.0.0/16", "SubnetLen": 24,
+                                         "Backend": {"Type": "vxlan", "VNI": 1}}, config.stderr
+    keys = harness("exec", lab_id, "master", "--", "etcdctl", "get", "--prefix", "--keys-only",
+                   "/atomic.io/network/subnets/")
+    leases = keys.stdout.split()
+    assert len(leases) == 2 and all(re.fullmatch(r"/atomic\.io/network/subnets/10\.241\.\d+\.0-24", k)
+                                    for k in leases), keys.stdout
+
+
+@pytest.mark.parametrize("setup, workers, no_kubelet, checks", [
+    ("nixos", ["node1", "node2"], ["master"], nixos_checks),
+    ("centos-hardway", ["worker1", "worker2"], ["master"], centos_checks),
+])
+def test_seed_002_and_003_up_apply_ready_down_leaves_nothing(netns, setup, workers, no_kubelet, checks):
+    up = harness("up", str(ROOT / "fixtures" / "topologies" / f"{setup}.yaml"), "--apply")
+    assert up.returncode == 0, up.stderr[-3000:]
+    lab_id = re.search(r"lab (\S+) is up", up.stdout).group(1)
+    footprint = lab_footprint(netns, lab_id)
+    try:
+        rows = kubectl_nodes(lab_id, "master")
+        assert sorted(rows) == sorted(workers), rows
+        for name in workers:
+            assert rows[name][1] == "Ready" and rows[name][4] == spec.binary_version("kubelet"), rows
+        for name in no_kubelet:  # seed 002's and 003's master run no kubelet
+            kubelet_port = harness("exec", lab_id, name, "--", "ss", "-Htln", "sport = :10250")
+            assert kubelet_port.returncode == 0 and kubelet_port.stdout == "", kubelet_port.stdout
+        checks(lab_id)
+        containers = host_cgroups.pids_in([d / "kubepods" for d in host_cgroups.lab_dirs(lab_id)])
+        assert containers, "CoreDNS runs in containers under the workers' kubepods cgroups"
+    finally:
+        down = harness("down", lab_id)
+    assert down.returncode == 0, down.stderr
+    assert_no_trace(netns, lab_id, footprint["inodes"])
+    assert pids_alive(sorted(containers)) == [], "containers outlived the lab"
+
+
+@pytest.mark.parametrize("setup, ending", [("fcio-k8s", "ctrl-c"), ("fcio-k8s", "kill-9-then-gc"),
+                                           ("k3s", "kill-9-then-gc")])
+def test_a_real_cluster_ends_without_a_trace(netns, lab_holder, setup, ending):
     """The harness holding a real cluster is interrupted (its lab goes with
-    it) or killed (gc removes the lab): no process, container, cgroup, mount
-    or namespace is left either way."""
-    holder, lab_id = lab_holder(TOPOLOGY, "--apply")
+    it) or killed (gc removes the lab): no process (PostgreSQL and kine on
+    k3s included), container, cgroup, mount or namespace is left either way."""
+    holder, lab_id = lab_holder(ROOT / "fixtures" / "topologies" / f"{setup}.yaml", "--apply")
     footprint = lab_footprint(netns, lab_id)
     containers = host_cgroups.pids_in([d / "kubepods" for d in host_cgroups.lab_dirs(lab_id)])
     assert containers, "the cluster runs no container"

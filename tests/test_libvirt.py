@@ -16,8 +16,6 @@ from harness.lab.wait import wait_until
 from harness.model.topology import from_dict
 from harness.results import diagnostics
 
-pytest.importorskip("libvirt")
-
 from provisioners.base import Unsupported  # noqa: E402
 from provisioners.libvirt import PREFIX, LibvirtProvisioner  # noqa: E402
 from tests.conftest import default_routes, start_engine  # noqa: E402

@@ -12,8 +12,6 @@ import subprocess
 
 import pytest
 
-pytest.importorskip("docker")
-
 from provisioners.docker import LABEL, PODMAN_ULIMITS, PodmanProvisioner  # noqa: E402
 from tests.conftest import start_engine  # noqa: E402
 from tests.test_docker import *  # noqa: E402,F401,F403 - the docker provisioner's tests, on podman

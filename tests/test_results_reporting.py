@@ -181,6 +181,9 @@ def test_repro_blocked_node_keeps_lab_and_writes_bundle(tmp_path):
 
 @pytest.mark.parametrize("mutation, key", [
     ({"expect": {"shows_as": "failed"}}, "expect.reporter"),
+    # a failure without its symptom named would count whatever failed
+    ({"expect": {"shows_as": "failed", "reporter": "it works"}}, "expect.symptom"),
+    ({"expect": {"shows_as": "failed", "reporter": "it works", "symptom": "(unclosed"}}, "expect.symptom"),
     ({"faults": [{"kind": "explode", "host": "node1"}]}, "faults[0].kind"),
     ({"faults": [{"kind": "block", "host": "nohost"}]}, "faults[0].host"),
     ({"colour": "red"}, "colour"),

@@ -192,3 +192,27 @@ def test_part_of_a_topology_keeps_addresses_and_is_restored_from_its_record():
     bad["hosts"][0]["roles"] = ["agent"]
     with pytest.raises(TopologyError, match="lab x: hosts.master.roles: role 'agent' is not a role"):
         topology.from_record(bad, source="lab x")
+
+
+@pytest.mark.parametrize("options, key, problem", [
+    ({"coredns": "1.9"}, "options.coredns", "'1.9' must be one of '1.8', 'current'"),
+    ({"coredns": ["1.8"]}, "options.coredns", "['1.8'] must be one of '1.8', 'current'"),
+    ({"bgp_hold_time": 9}, "options.bgp_hold_time", "not an option of setup fcio-k8s (only of kubeadm-ha)"),
+    ({"corends": "1.8"}, "options.corends", "unknown option (known: bgp_hold_time, coredns, "),
+    ("current", "options", "must be a mapping"),
+])
+def test_bad_option_is_a_load_error_naming_the_key(tmp_path, options, key, problem):
+    error = error_of(tmp_path, variant(lambda d: d.update(options=options)))
+    assert f": {key}: {problem}" in str(error)
+
+
+@pytest.mark.parametrize("setup_file, options", [
+    ("kubeadm-ha", {"bgp_hold_time": 2}), ("kubeadm-ha", {"bgp_hold_time": True}),
+    ("k3s", {"nfs_reclaim_policy": "delete"}), ("k3s", {"nfs_archive_on_delete": "yes"}),
+    ("k3s", {"webgateway_vhost": "My App"}),
+])
+def test_each_setups_options_are_checked(tmp_path, setup_file, options):
+    data = yaml.safe_load((TOPOLOGIES / f"{setup_file}.yaml").read_text())
+    data["options"] = options
+    [name] = options
+    assert f": options.{name}: {options[name]!r} must be" in str(error_of(tmp_path, data))

@@ -4,6 +4,7 @@ load or raise a TopologyError that names the file and the key."""
 import copy
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
@@ -71,13 +72,27 @@ def test_mutated_topologies_load_or_name_file_and_key(case):
         assert exc.source == source and exc.key, exc
         assert str(exc).startswith(f"{source}: {exc.key}: "), exc
         return
+    # what loaded must be a lab that can be made: checked here, not by the loader
     assert topo.hosts and topo.networks
+    taken = set()
+    for host in topo.hosts.values():
+        assert host.addresses, f"{host.name} is on no network"
+        for net, by_family in host.addresses.items():
+            for family, address in by_family.items():
+                cidr = topo.networks[net].cidr(family)
+                assert cidr is not None and address in cidr, f"{host.name}: {address} outside {net} {cidr}"
+                assert (net, address) not in taken, f"{address} given twice on {net}"
+                taken.add((net, address))
+    cluster = topo.service_cidrs + topo.pod_cidrs
+    lab_cidrs = [c for n in topo.networks.values() for f in n.families if (c := n.cidr(f))]
+    assert not [(a, b) for a in cluster for b in cluster + tuple(lab_cidrs)
+                if a is not b and a.version == b.version and a.overlaps(b)], "overlapping networks loaded"
+    assert topology.from_dict(topo.to_dict(), source=source).to_dict() == topo.to_dict()
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.sampled_from(sorted(SHIPPED)), JUNK)
 def test_whole_document_replaced_by_junk(name, junk):
-    try:
+    with pytest.raises(TopologyError) as refused:
         topology.from_dict(junk, source=name)
-    except TopologyError as exc:
-        assert exc.source == name and exc.key
+    assert refused.value.source == name and refused.value.key

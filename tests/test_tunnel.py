@@ -105,4 +105,4 @@ def test_host_connect_is_made_inside_the_host_and_the_tunnel_ends_with_the_lab(n
 def test_a_provisioner_without_connect_is_named():
     lab = SimpleNamespace(provisioner=SimpleNamespace(name="libvirt", capabilities=frozenset()))
     with pytest.raises(k8s_api.NoConnect, match="provisioner libvirt lacks .*'connect'"):
-        k8s_api.connect(lab, None, "192.0.2.1")
+        k8s_api.connect(lab, None, "192.0.2.1", None)

@@ -65,6 +65,9 @@ def build_key(go_version: str) -> str:
                     b.ldflags()) for b in spec.GO_BUILDS],
         "images": [(i.ref, i.binary, i.entrypoint, i.cmd) for i in spec.IMAGES],
         "e2e_images": e2e_images.recipe(),
+        # the binary's bytes stand for its version and applets (nothing is run to key a build)
+        "package_images": [(i.repository, i.package, i.path, store.sha256_file(Path(i.path)))
+                           for i in spec.PACKAGE_IMAGES],
     }
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -158,6 +161,12 @@ def build(steps: Steps | None = None, force: bool = False) -> tuple[store.Artifa
             whole = _artifact(tmp, archive, spec.E2E_ARCHIVE, "image", "")
             artifacts += [dataclasses.replace(whole, name=ref, version=ref.rsplit(":", 1)[1])
                           for ref in spec.E2E_REFS]
+            for image in spec.PACKAGE_IMAGES:
+                with steps.step(f"image {image.ref} (Debian {image.package})"):
+                    images.write_image(tmp / "images" / image.file, image.ref, Path(image.path),
+                                       (image.path,), links=image.applets())
+                artifacts.append(_artifact(tmp, f"images/{image.file}", image.ref, "image",
+                                           image.version))
             manifest = store.Manifest(key=key, source="build", created=time.time(), go=version,
                                       versions=versions(), artifacts=artifacts)
             (tmp / store.MANIFEST).write_text(manifest.dump())
@@ -170,5 +179,7 @@ def versions() -> dict[str, str]:
              "agnhost": "agnhost",
              "pause": "pause",
              "coredns (1.8 line)": "coredns-1.8", "coredns (current)": "coredns-1.12",
-             "flannel": "flanneld", "CNI plugins": "bridge", "flannel CNI plugin": "flannel"}
-    return {label: spec.binary_version(name) for label, name in shown.items()}
+             "flannel": "flanneld", "CNI plugins": "bridge", "flannel CNI plugin": "flannel",
+             "kine": "kine", "local-path-provisioner": "local-path-provisioner"}
+    return {**{label: spec.binary_version(name) for label, name in shown.items()},
+            **{f"{i.binary} (Debian {i.package})": i.version for i in spec.PACKAGE_IMAGES}}

@@ -90,9 +90,12 @@ def _dir(name: str, mode: int = 0o755) -> tarfile.TarInfo:
     return info
 
 
-def layer_tar(binary: Path, path_in_image: str) -> bytes:
-    """A layer with the binary at `path_in_image`, root-owned, mode 0755, plus /tmp."""
-    return files_layer({path_in_image: binary})
+def layer_tar(binary: Path, path_in_image: str, links: tuple[str, ...] = ()) -> bytes:
+    """A layer with the binary at `path_in_image`, root-owned, mode 0755, plus
+    /tmp, and each of `links` a symlink to it in its directory (a multi-call
+    binary's applets)."""
+    directory, name = path_in_image.rstrip("/").rsplit("/", 1)
+    return files_layer({path_in_image: binary}, {f"{directory}/{link}": name for link in links})
 
 
 @dataclass(frozen=True)
@@ -154,12 +157,12 @@ def write_archive(out: Path, images: list[ImageSpec]) -> dict[str, str]:
 
 
 def write_image(out: Path, ref: str, binary: Path, entrypoint: tuple[str, ...],
-                cmd: tuple[str, ...] = ()) -> str:
+                cmd: tuple[str, ...] = (), links: tuple[str, ...] = ()) -> str:
     """Write the one-binary image `ref` (registry/repo:tag) as an OCI layout
-    tarball at `out`; returns the manifest digest."""
+    tarball at `out`, `links` beside the binary; returns the manifest digest."""
     if ":" not in ref.rsplit("/", 1)[-1]:
         raise ValueError(f"image name {ref!r} has no tag")
-    return write_archive(out, [ImageSpec((ref,), (layer_tar(binary, entrypoint[0]),), entrypoint, cmd,
+    return write_archive(out, [ImageSpec((ref,), (layer_tar(binary, entrypoint[0], links),), entrypoint, cmd,
                                          f"harness: {binary.name} at {entrypoint[0]}")])[ref]
 
 

@@ -8,6 +8,7 @@ pause (no module of its own) and agnhost (a package inside k8s.io/kubernetes).
 from __future__ import annotations
 
 import re
+import subprocess
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -97,6 +98,13 @@ GO_BUILDS: tuple[GoBuild, ...] = (
     GoBuild("flannel", "cni-flannel", "github.com/containernetworking/plugins/plugins/meta/flannel",
             "github.com/containernetworking/plugins", version_flags=CNI_VERSION_FLAG,
             directory="cni"),
+    # seed 001: k3s's datastore shim (etcd's API on PostgreSQL) and its PVC
+    # provisioner, each in a go.mod of its own (no cgo: kine's sqlite is not used)
+    GoBuild("kine", "kine", "github.com/k3s-io/kine", "github.com/k3s-io/kine",
+            version_flags=("github.com/k3s-io/kine/pkg/version.Version={version}",)),
+    GoBuild("local-path-provisioner", "local-path-provisioner", "github.com/rancher/local-path-provisioner",
+            "github.com/rancher/local-path-provisioner",
+            version_flags=("main.VERSION={version}",)),
     # the upstream conformance tests (`harness conformance`): ~9 min and 2.2 GiB on 2 cores
     GoBuild("e2e.test", "kubernetes", "k8s.io/kubernetes/test/e2e", "k8s.io/kubernetes",
             version_flags=_k8s_version_flags(), test=True),
@@ -121,8 +129,25 @@ def binary_version(name: str) -> str:
     return build.version
 
 
+class _Named:
+    """An image's name (`repository:version`) and its file in the set."""
+    repository: str
+
+    @property
+    def version(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repository}:{self.version}"
+
+    @property
+    def file(self) -> str:
+        return self.ref.rsplit("/", 1)[1].replace(":", "-") + ".tar"
+
+
 @dataclass(frozen=True)
-class Image:
+class Image(_Named):
     """A one-binary image, registered under the exact name its users pull."""
     repository: str
     binary: str                 #: a GoBuild name, put in the image at entrypoint[0]
@@ -130,18 +155,50 @@ class Image:
     cmd: tuple[str, ...] = ()
 
     @property
-    def ref(self) -> str:
-        return f"{self.repository}:{BINARIES[self.binary].version}"
-
-    @property
-    def file(self) -> str:
-        return self.ref.rsplit("/", 1)[1].replace(":", "-") + ".tar"
+    def version(self) -> str:
+        return BINARIES[self.binary].version
 
 
 IMAGES: tuple[Image, ...] = (
     Image("registry.k8s.io/pause", "pause", ("/pause",)),
     Image("registry.k8s.io/coredns/coredns", "coredns-1.8", ("/coredns",)),
     Image("registry.k8s.io/coredns/coredns", "coredns-1.12", ("/coredns",)),
+    Image("docker.io/rancher/local-path-provisioner", "local-path-provisioner",
+          ("/usr/bin/local-path-provisioner",)),
+)
+
+
+def debian_version(package: str) -> str:
+    """The upstream version of an installed Debian package (no epoch, no revision)."""
+    result = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True)
+    if result.returncode != 0 or not result.stdout:
+        raise LookupError(f"Debian package {package} is not installed (harness/install.sh installs it)")
+    return result.stdout.split(":", 1)[-1].rsplit("-", 1)[0]
+
+
+@dataclass(frozen=True)
+class PackageImage(_Named):
+    """An image of one static binary a Debian package installs on this
+    machine, every applet it lists linked beside it: local-path-provisioner's
+    helper pods run `/bin/sh` from busybox (Debian's busybox-static, every
+    applet in /bin as in upstream's image)."""
+    repository: str
+    package: str
+    path: str                   #: on this machine and in the image
+    list_applets: str           #: the argument that makes it print its applets
+    binary: str                 #: the name users find the image by (as Image.binary)
+
+    @property
+    def version(self) -> str:
+        return debian_version(self.package)
+
+    def applets(self) -> tuple[str, ...]:
+        listed = subprocess.run([self.path, self.list_applets], capture_output=True, text=True, check=True)
+        return tuple(sorted(set(listed.stdout.split()) - {Path(self.path).name}))
+
+
+PACKAGE_IMAGES: tuple[PackageImage, ...] = (
+    PackageImage("docker.io/library/busybox", "busybox-static", "/bin/busybox", "--list", "busybox"),
 )
 
 #: the registry test/utils/image/manifest.go names for the e2e test images
@@ -189,6 +246,7 @@ E2E_IMAGES: tuple[E2eImage, ...] = (
 )
 E2E_REFS: tuple[str, ...] = tuple(n for i in E2E_IMAGES for n in i.names)
 
-#: what the kubernetes part imports, by short name: pause, coredns-*, agnhost
-IMAGE_REFS: dict[str, str] = {**{i.binary: i.ref for i in IMAGES},
+#: image refs by short name (pause, coredns-*, local-path-provisioner, busybox, agnhost):
+#: what the parts import
+IMAGE_REFS: dict[str, str] = {**{i.binary: i.ref for i in (*IMAGES, *PACKAGE_IMAGES)},
                               "agnhost": _e2e("agnhost", AGNHOST_TAG)[0]}

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 
 from rich.table import Table
 from rich.text import Text
 
 import provisioners
+from provisioners import lab_ssh
 from provisioners.base import StuckLab, Unsupported
-from harness.cli import artifacts, doctor, image
+from harness.cli import artifacts, attached, doctor, image
 from harness.cli.output import CliError, err, out
 from harness.model import topology as topology_mod
 from harness.lab import Terminated, sigterm_as_interrupt
@@ -51,17 +53,28 @@ def cmd_up(args) -> int:
         raise
     out.print(Text.assemble("lab ", (lab.id, "bold"),
                             f" is up ({topo.name}, {prov.name}, {len(lab.hosts)} hosts)"))
-    table = Table("host", "roles", "addresses", "reach it with")
+    ssh_hosts = lab_ssh.wanted(topo, args.ssh)  # --ssh, or `ssh: true` in the topology
+    reach = {host.name: [shlex.join(["harness", "shell", lab.id, host.name])]
+             + ([shlex.join(host.ssh_argv())] if host.name in ssh_hosts else [])
+             for host in lab.hosts.values()}
+    table = Table("host", "roles")
+    # addresses and commands to copy are folded, never cut short; commands get their width
+    table.add_column("addresses", overflow="fold")
+    table.add_column("reach it with", overflow="fold",
+                     min_width=max(len(line) for lines in reach.values() for line in lines))
     for host in lab.hosts.values():
         addrs = " ".join(str(a) for fams in host.spec.addresses.values() for a in fams.values())
-        table.add_row(host.name, ",".join(host.roles) or "-", addrs,
-                      f"harness shell {lab.id} {host.name}")
+        table.add_row(host.name, ",".join(host.roles) or "-", addrs, "\n".join(reach[host.name]))
     out.print(table)
     out.print(f"remove it with: harness down {lab.id}")
     return 0
 
 
 def cmd_status(args) -> int:
+    if args.kubeconfig:
+        if args.lab:
+            raise CliError("status: a lab id or --kubeconfig, not both")
+        return attached.status(args.kubeconfig, args.inventory)
     records = [(prov, r) for prov in provisioners.all_available() for r in prov.list()]
     if args.lab:
         records = [(p, r) for p, r in records if r.id == args.lab]
@@ -96,10 +109,21 @@ def cmd_exec(args) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise CliError("exec needs a command after --")
-    result = host.exec(command, timeout=None)
+    result = host.exec(command, input=piped_stdin(), timeout=None)
     sys.stdout.write(result.stdout)
     sys.stderr.write(result.stderr)
     return result.rc
+
+
+def piped_stdin():
+    """What `harness exec` gives the command as stdin, as `docker exec -i`
+    and `kubectl exec -i` do: what is piped or redirected into it, read as it
+    comes. None (an empty stdin) for a terminal, whose typing is `harness
+    shell`'s, and where there is no stdin at all: started with fd 0 closed,
+    Python sets sys.stdin to None, and fd 0 may since be a file it opened."""
+    if sys.stdin is None or os.isatty(0):
+        return None
+    return open(0, "rb", buffering=0, closefd=False)
 
 
 def cmd_shell(args) -> int:
@@ -164,7 +188,8 @@ def cmd_doctor(args) -> int:
         out.print(f"Kubernetes artifacts present: {', '.join(present)}")
     if absent:
         out.print(f"Kubernetes artifacts absent: {', '.join(absent)}: `harness artifacts build` "
-                  "makes them (or `harness artifacts import DIR`). The lab target needs none.")
+                  "makes them (or `harness artifacts import DIR`). fcio-k8s, nixos and centos-hardway "
+                  "need them; the stand-ins of k3s and kubeadm-ha need etcd only.")
     if os.geteuid() != 0:
         out.print("not root: netns labs need root", style="red")
         missing += 1
@@ -183,8 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--apply", action="store_true", help="also apply the topology's setup")
     p.set_defaults(func=cmd_up)
 
-    p = sub.add_parser("status", help="labs, hosts, addresses, services")
+    p = sub.add_parser("status", help="labs, hosts, addresses, services; or what the harness "
+                                      "sees of an existing cluster (--kubeconfig)")
     p.add_argument("lab", nargs="?")
+    p.add_argument("--kubeconfig", metavar="FILE",
+                   help="summarise the cluster of this kubeconfig: nodes, versions, capabilities")
+    p.add_argument("--inventory", metavar="FILE", help="with --kubeconfig: its hosts over ssh")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("exec", help="run a command on a lab host")
@@ -215,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     conformance.add_parser(sub)
     image.add_parser(sub)
     artifacts.add_parser(sub)
+    attached.add_parser(sub)
     return parser
 
 

@@ -37,12 +37,21 @@ def check() -> list[tuple[Prerequisite, bool]]:
             for p in PREREQUISITES]
 
 
+def _package_image_name(image) -> str:
+    """An image made from a Debian package: its name, or what is missing for one."""
+    try:
+        return image.ref
+    except LookupError:
+        return f"{image.repository} (Debian {image.package} is not installed)"
+
+
 def kubernetes_artifacts() -> dict[str, str | None]:
     """Each Kubernetes artifact the harness uses -> its version in the cache, or
     None when absent (`harness artifacts build` or `import` provides them)."""
     from harness import artifacts
     from harness.artifacts import spec
     found = artifacts.current()
-    wanted = [*spec.BINARIES, *(i.ref for i in spec.IMAGES), *spec.E2E_REFS]
+    wanted = [*spec.BINARIES, *(i.ref for i in spec.IMAGES), *map(_package_image_name, spec.PACKAGE_IMAGES),
+              *spec.E2E_REFS]
     have = {a.name: a.version for a in found.manifest.artifacts} if found else {}
     return {name: have.get(name) for name in wanted}

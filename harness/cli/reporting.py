@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -100,7 +101,7 @@ def cmd_repro(args) -> int:
         raise CliError(str(exc)) from None
     out_dir = Path(args.results) / f"{case.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     summary = {"case": case.name, "seed": case.seed, "source": case.source,
-               "reporter_expected": case.reporter, "shows_as": case.shows_as}
+               "reporter_expected": case.reporter, "shows_as": case.shows_as, "symptom": case.symptom}
     try:
         topo = case.topology()
     except topology_mod.TopologyError as exc:
@@ -114,7 +115,7 @@ def cmd_repro(args) -> int:
     topo_file = out_dir / "topology.yaml"
     topo_file.write_text(json.dumps(topo.to_dict()))  # JSON is YAML
     pytest_args = [*case.select, "--topology", str(topo_file), "--results-dir", str(out_dir),
-                   "--keep", "-p", "harness.pytest_plugin.repro", "-q",
+                   "--keep", "-p", "harness.pytest_plugin.repro_faults", "-q",
                    # a documented limitation is marked xfail in the suites;
                    # reproducing it must show it as the failure it is
                    "--runxfail"]
@@ -123,11 +124,15 @@ def cmd_repro(args) -> int:
     _pytest(pytest_args, env={"HARNESS_REPRO_FAULTS": json.dumps(case.faults)})
     run = results.read(out_dir)
     wanted = {"failed": {"failed", "timeout"}, "timeout": {"timeout"}}[case.shows_as]
-    shown = [t for t in (run.tests if run else []) if t.outcome in wanted]
+    # only a failure that shows the case's symptom is the problem reproduced
+    texts = repro.failure_texts(out_dir / results.JUNIT_FILE)
+    failing = [t for t in (run.tests if run else []) if t.outcome in wanted]
+    shown = [t for t in failing if re.search(case.symptom, texts.get(t.nodeid, t.reason))]
+    summary["other_failures"] = [f"{t.nodeid}: {t.outcome}: {t.reason}" for t in failing if t not in shown]
     summary.update(reproduced=bool(shown), lab=run.labs[0] if run and run.labs else None,
                    shown=[f"{t.nodeid}: {t.outcome}: {t.reason}" for t in shown],
                    bundles=[str(out_dir / t.bundle) for t in shown if t.bundle])
-    if shown and summary["lab"]:
+    if failing and summary["lab"]:  # --keep kept it
         first = next(iter(topo.hosts))
         out.print(f"lab {summary['lab']} kept: attach with `harness shell {summary['lab']} {first}`, "
                   f"remove with `harness down {summary['lab']}`")
@@ -140,6 +145,8 @@ def _finish(out_dir: Path, summary: dict, out) -> int:
     verdict = "REPRODUCED" if summary["reproduced"] else "NOT reproduced"
     out.print(f"{verdict}: {summary['case']} (expected by the reporter: {summary['reporter_expected']})")
     out.print(f"shown: {summary['shown']}")
+    if summary.get("other_failures"):
+        out.print(f"failed without the symptom {summary.get('symptom')!r}: {summary['other_failures']}")
     out.print(f"details: {out_dir / 'repro.json'}")
     return 0 if summary["reproduced"] else 1
 

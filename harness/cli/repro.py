@@ -10,6 +10,8 @@
   keyword: rejoin                    # optional: pytest -k
   expect:
     shows_as: failed | timeout | topology-error   # how the problem shows
+    symptom: "tocommit\\(\\d+\\) is out of range"  # failed/timeout: a regular expression the
+                                     # failure text must match; only a failure showing it counts
     message: "overlaps"              # topology-error: a part of the error
     reporter: what the reporter expected instead  # required
 
@@ -31,7 +33,7 @@ from harness.model import topology as topology_mod
 
 CASE_KEYS = {"name", "seed", "description", "topology", "override", "faults", "select",
              "keyword", "expect"}
-EXPECT_KEYS = {"shows_as", "message", "reporter"}
+EXPECT_KEYS = {"shows_as", "symptom", "message", "reporter"}
 SHOWS_AS = ("failed", "timeout", "topology-error")
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 
@@ -54,6 +56,8 @@ class Case:
     shows_as: str
     message: str
     reporter: str
+    #: failed/timeout: what a failure must say to be this problem (a regex)
+    symptom: str = ""
 
     def topology(self) -> topology_mod.Topology:
         """The case's topology; raises TopologyError where the problem is the topology itself."""
@@ -115,6 +119,15 @@ def load(path: str | Path) -> Case:
         raise CaseError(source, "expect.reporter", "required: what the reporter expected")
     if expect["shows_as"] == "topology-error" and not isinstance(expect.get("message"), str):
         raise CaseError(source, "expect.message", "required for topology-error: a part of the error")
+    if expect["shows_as"] != "topology-error":
+        symptom = expect.get("symptom")
+        if not isinstance(symptom, str) or not symptom.strip():
+            raise CaseError(source, "expect.symptom", f"required for {expect['shows_as']}: a regular "
+                                                      "expression of what the failure says")
+        try:
+            re.compile(symptom)
+        except re.error as exc:
+            raise CaseError(source, "expect.symptom", f"not a regular expression: {exc}") from None
     fault_list = data.get("faults", [])
     if not isinstance(fault_list, list):
         raise CaseError(source, "faults", "must be a list")
@@ -132,4 +145,21 @@ def load(path: str | Path) -> Case:
             raise CaseError(source, key, message)
     return Case(source, data["name"], str(data.get("seed", "")), data.get("description", ""),
                 topo_data, fault_list, select, data.get("keyword"), expect["shows_as"],
-                expect.get("message", ""), expect["reporter"])
+                expect.get("message", ""), expect["reporter"], expect.get("symptom", ""))
+
+
+def failure_texts(junit: Path) -> dict[str, str]:
+    """pytest node id -> the whole failure or error text (message and
+    traceback) of each test in a JUnit file; empty when there is none."""
+    import xml.etree.ElementTree as ET
+    if not junit.is_file():
+        return {}
+    texts = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        problems = [e for e in case if e.tag in ("failure", "error")]
+        if problems:
+            module, _, klass = case.get("classname", "").partition("::")
+            path = module.replace(".", "/") + ".py"
+            nodeid = "::".join([path, *([klass] if klass else []), case.get("name", "")])
+            texts[nodeid] = "\n".join(f"{e.get('message', '')}\n{e.text or ''}" for e in problems)
+    return texts

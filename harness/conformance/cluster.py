@@ -4,7 +4,6 @@ never written to disk) that e2e.test and its kubectl children inherit."""
 from __future__ import annotations
 
 from harness.setups.parts.kubernetes import api as k8s_api, kubeconfig
-from harness.setups.parts.kubernetes.layout import PKI_DIR
 
 #: the credentials e2e.test uses: the cluster-admin certificate the harness made
 CREDENTIALS = ("ca.pem", "cluster-admin.pem", "cluster-admin-key.pem")
@@ -16,7 +15,7 @@ def lab_kubeconfig(lab, target) -> tuple[str, int]:
     is closed in this process."""
     cluster = target.kubernetes
     server = cluster.api.configuration.host  # https://127.0.0.1:<tunnel port>
-    pem = {name: cluster.master.get_file(f"{PKI_DIR}/{name}") for name in CREDENTIALS}
+    pem = {name: cluster.pki.files[name] for name in CREDENTIALS}
     text = kubeconfig.render(server, pem["ca.pem"], "cluster-admin", pem["cluster-admin.pem"],
                              pem["cluster-admin-key.pem"])
     path = k8s_api.memory_file(lab, f"harness-{lab.id}-e2e-kubeconfig", text.encode())

@@ -1,8 +1,12 @@
 """The Host API, modelled on the NixOS test driver's Machine.
 
-A provisioner subclasses Host and implements how a command reaches the host
-(`exec`), how its links are cut (`block`/`unblock`), how all its processes
-die (`crash`) and come back (`start`). Everything else is built on those.
+The core any host offers is `exec` (and what is built on it: `run`,
+`succeed`, `put_file`, `get_file`, ...): a lab host, a customer's host
+over ssh. What a lab host offers beyond it is a capability: how its links
+are cut (`block`/`unblock`), how all its processes die (`crash`) and come
+back (`start`), its supervisor, a shell, connections from inside it. A host
+without one raises MissingCapability naming it, which the pytest plugin
+reports as a skip with that capability named, never as a pass or a failure.
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import socket
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from harness.lab.wait import wait_until
 
@@ -48,8 +52,17 @@ class CommandFailed(AssertionError):
         super().__init__(f"[{result.host}] `{result.cmd}` {expectation} ({result.summary()})")
 
 
+class MissingCapability(NotImplementedError):
+    """The host (or the target) cannot offer `capability`; `why` says why."""
+
+    def __init__(self, capability: str, why: str):
+        self.capability = capability
+        super().__init__(f"lacks capability: {capability} ({why})")
+
+
 class Host(ABC):
-    """One lab host: a namespace set, a container or a VM."""
+    """One host: a lab's (a namespace set, a container, a VM) or one of a
+    cluster the harness attaches to (reached over ssh)."""
 
     #: local addresses where the provisioner's engine, not the setup, listens
     #: (docker's embedded resolver): suites checking listeners leave them out
@@ -64,43 +77,47 @@ class Host(ABC):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} of lab {self.lab_id}>"
 
-    # -- what a provisioner provides ---------------------------------------
+    # -- the core: what every host provides ------------------------------------
     @abstractmethod
-    def exec(self, argv: list[str], input: bytes | None = None,
+    def exec(self, argv: list[str], input: bytes | BinaryIO | None = None,
              timeout: float | None = 60) -> CommandResult:
-        """Run argv on the host and wait for it."""
+        """Run argv on the host and wait for it. `input` is its stdin: bytes,
+        or a binary file with a descriptor, passed on as it is read (a pipe
+        into `harness exec`); None gives it an empty stdin."""
 
-    @abstractmethod
+    def missing(self, capability: str) -> MissingCapability:
+        return MissingCapability(capability, f"{type(self).__name__} {self.name} does not offer it")
+
     def shell_argv(self) -> list[str]:
         """The command line that opens an interactive shell on the host."""
+        raise self.missing("shell")
 
-    @abstractmethod
     def crash(self) -> None:
         """Kill every process of the host at once, as a power cut would."""
+        raise self.missing("crash")
 
-    @abstractmethod
     def start(self) -> None:
         """Boot the host's service manager again after a crash."""
+        raise self.missing("crash")
 
-    @abstractmethod
     def block(self) -> None:
         """Silently drop everything on the host's lab links."""
+        raise self.missing("block")
 
-    @abstractmethod
     def unblock(self) -> None:
         """Undo block()."""
+        raise self.missing("block")
 
-    @abstractmethod
     def supervisor_proxy(self):
         """An XML-RPC proxy to the host's supervisord."""
+        raise self.missing("supervisor")
 
     def connect(self, address: str, port: int, timeout: float = 10) -> socket.socket:
         """A TCP connection to address:port made from inside the host's
         network, as a process on the host would make it: how the harness
         reaches what listens only in the lab (provisioner capability
         "connect"; the connection never leaves the lab's namespaces)."""
-        raise NotImplementedError(f"{type(self).__name__} {self.name}: this provisioner's hosts "
-                                  "cannot open connections for the harness (no capability 'connect')")
+        raise self.missing("connect")
 
     def testinfra_backend(self):
         """A testinfra backend that runs commands on this host."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import yaml
 
@@ -52,11 +52,24 @@ def lookup(from_host: Host, name: str, rdtype: str = "A", server: str | None = N
     return Answer(name, rdtype, status, tuple(sorted(r[4] for r in records if len(r) == 5 and r[3] == rdtype)))
 
 
+class Resolution(NamedTuple):
+    """What `target.resolve` saw: the response status (NOERROR, NXDOMAIN,
+    SERVFAIL, REFUSED ...; one per record type asked when they differ, as
+    "A:NOERROR AAAA:SERVFAIL") and the addresses, sorted. A tuple, so a suite
+    compares it with `("NOERROR", [ip])`: an empty answer is never mistaken
+    for a refusal or a failure."""
+    status: str
+    addresses: list[str]
+
+
 def resolver(families: list[str]):
-    """`target.resolve(name, from_host)`: the addresses of the cluster's
-    families (A and/or AAAA), sorted; empty for NXDOMAIN."""
+    """`target.resolve(name, from_host)`: the status and the addresses of the
+    cluster's families (A and/or AAAA)."""
     rdtypes = ["A" if f == "ipv4" else "AAAA" for f in families]
 
-    def resolve(name: str, from_host: Host, types: list[str] | None = None) -> list[str]:
-        return sorted(ip for t in (types or rdtypes) for ip in lookup(from_host, name, t).addresses)
+    def resolve(name: str, from_host: Host, types: list[str] | None = None) -> Resolution:
+        answers = [lookup(from_host, name, t) for t in (types or rdtypes)]
+        statuses = {a.status for a in answers}
+        status = statuses.pop() if len(statuses) == 1 else " ".join(f"{a.rdtype}:{a.status}" for a in answers)
+        return Resolution(status, sorted(ip for a in answers for ip in a.addresses))
     return resolve

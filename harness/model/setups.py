@@ -15,7 +15,9 @@ The role rules are quoted from the seeds:
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 #: roles a host may carry, as the seeds name them
 KNOWN_ROLES = ("master", "server", "node", "agent", "frontend", "nfs", "router")
@@ -52,3 +54,38 @@ SETUPS: dict[str, SetupSpec] = {
     )
 }
 
+
+@dataclass(frozen=True)
+class TopologyOption:
+    """A key of a topology's `options`: the setups it applies to and what a
+    value must be (`check` returns what is wrong with a value, or None)."""
+    setups: frozenset[str]
+    check: Callable[[Any], str | None]
+
+
+def _one_of(*choices) -> Callable[[Any], str | None]:
+    return lambda v: None if v in choices else f"must be one of {', '.join(map(repr, choices))}"
+
+
+def _whole_number(low: int, high: int) -> Callable[[Any], str | None]:
+    return lambda v: (None if isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+                      else f"must be a whole number from {low} to {high}")
+
+
+def _hostname(v: Any) -> str | None:
+    ok = isinstance(v, str) and re.fullmatch(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*"
+                                             r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", v)
+    return None if ok else "must be a DNS name (lowercase labels joined by dots)"
+
+
+REAL_KUBERNETES = frozenset({"fcio-k8s", "k3s", "nixos", "centos-hardway"})
+OPTIONS: dict[str, TopologyOption] = {
+    # which CoreDNS line the real cluster runs (seed 000's era: 1.8)
+    "coredns": TopologyOption(REAL_KUBERNETES, _one_of("1.8", "current")),
+    # seed 004: BGP hold time of the sessions, seconds (RFC 4271: 0 or at least 3)
+    "bgp_hold_time": TopologyOption(frozenset({"kubeadm-ha"}), _whole_number(3, 65535)),
+    # seed 001's nfs-subdir-external-provisioner values
+    "nfs_reclaim_policy": TopologyOption(frozenset({"k3s"}), _one_of("Delete", "Retain")),
+    "nfs_archive_on_delete": TopologyOption(frozenset({"k3s"}), _one_of(True, False)),
+    "webgateway_vhost": TopologyOption(frozenset({"k3s"}), _hostname),
+}

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from harness.model.setups import KNOWN_ROLES, SETUPS
+from harness.model.setups import KNOWN_ROLES, OPTIONS, SETUPS
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -218,9 +218,7 @@ class _Validator:
             for i, c in enumerate(service + pod):
                 if c.version == 4:
                     self.fail("cluster", f"setup {setup} is IPv6 only: {c} is IPv4")
-        options = data.get("options") or {}
-        if not isinstance(options, dict):
-            self.fail("options", "must be a mapping")
+        options = self.options(data.get("options") or {}, setup)
         ssh = data.get("ssh", False)
         if not isinstance(ssh, bool):
             self.fail("ssh", "must be true or false")
@@ -228,6 +226,22 @@ class _Validator:
                         description=str(data.get("description", "")), networks=networks,
                         hosts=hosts, service_cidrs=service, pod_cidrs=pod, domain=domain,
                         options=options, ssh=ssh)
+
+    def options(self, value: Any, setup: str) -> dict[str, Any]:
+        """Each option known, meant for this setup, and of a value it takes."""
+        if not isinstance(value, dict):
+            self.fail("options", "must be a mapping")
+        for name, given in value.items():
+            option = OPTIONS.get(name)
+            if option is None:
+                self.fail(f"options.{name}", f"unknown option (known: {', '.join(sorted(OPTIONS))})")
+            if setup not in option.setups:
+                self.fail(f"options.{name}", f"not an option of setup {setup} "
+                                             f"(only of {', '.join(sorted(option.setups))})")
+            wrong = option.check(given)
+            if wrong:
+                self.fail(f"options.{name}", f"{given!r} {wrong}")
+        return value
 
     def networks(self, value: Any) -> dict[str, Network]:
         if not isinstance(value, list) or not value:

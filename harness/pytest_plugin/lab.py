@@ -4,6 +4,13 @@ Each xdist worker boots a lab of its own (labs never collide), or all attach
 to one lab given with --lab. The lab is removed when the session ends, also
 on Ctrl-C and SIGTERM; with --keep it stays when a test failed, and the way
 to attach is printed.
+
+With --kubeconfig the suites run against a cluster the harness did not make
+(harness.setups.attached): each worker makes a namespace of its own there,
+removed when the session ends (also on Ctrl-C and SIGTERM); nothing else
+on the cluster is changed. What such a target cannot offer (commands on its
+hosts without an ssh inventory) raises MissingCapability, reported as a
+skip naming the capability.
 """
 from __future__ import annotations
 
@@ -15,10 +22,12 @@ import pytest
 
 from harness.model import topology as topology_mod
 from harness.lab import terminated_handler
+from harness.lab.host import MissingCapability
 
 _KEPT_LABS_KEY = pytest.StashKey[list]()
 _TOPOLOGY_KEY = pytest.StashKey[topology_mod.Topology]()
 _PREV_SIGTERM_KEY = pytest.StashKey[object]()
+_ATTACHED_KEY = pytest.StashKey[object]()
 
 
 def pytest_addoption(parser):
@@ -32,6 +41,12 @@ def pytest_addoption(parser):
                     help="keep the lab when a test failed, and print how to attach")
     group.addoption("--lab", default=None, help="attach to a lab already up (see `harness status`)")
     group.addoption("--ssh", action="store_true", help="run sshd on every lab host")
+    group.addoption("--kubeconfig", default=None, metavar="FILE",
+                    help="run against the existing cluster of this kubeconfig (its current "
+                         "context) instead of a lab")
+    group.addoption("--inventory", default=None, metavar="FILE",
+                    help="with --kubeconfig: the cluster's hosts, their roles and ssh access "
+                         "(harness.setups.inventory), for host checks")
 
 
 def pytest_configure(config):
@@ -41,7 +56,12 @@ def pytest_configure(config):
         config.stash[_PREV_SIGTERM_KEY] = signal.signal(signal.SIGTERM, terminated_handler())
     except ValueError:  # not in the main thread
         config.stash[_PREV_SIGTERM_KEY] = None
-    if config.getoption("--topology"):
+    if config.getoption("--inventory") and not config.getoption("--kubeconfig"):
+        raise pytest.UsageError("--inventory needs --kubeconfig (the cluster its hosts belong to)")
+    if config.getoption("--kubeconfig"):
+        config.stash[_ATTACHED_KEY] = attach(config)
+        config.stash[_TOPOLOGY_KEY] = config.stash[_ATTACHED_KEY].topology
+    elif config.getoption("--topology"):
         # a bad topology is one clear error before anything runs
         try:
             config.stash[_TOPOLOGY_KEY] = topology_mod.load(
@@ -50,7 +70,25 @@ def pytest_configure(config):
             raise pytest.UsageError(str(exc)) from None
 
 
+def attach(config):
+    """The cluster of --kubeconfig, reached and described: a bad kubeconfig or
+    an unreachable apiserver is one usage error line before anything runs."""
+    from harness.setups import attached
+    conflicting = [option for option in ("--lab", "--topology", "--keep", "--ssh")
+                   if config.getoption(option)]
+    if conflicting:
+        raise pytest.UsageError(f"--kubeconfig runs against an existing cluster: "
+                                f"{', '.join(conflicting)} apply to labs only")
+    try:
+        return attached.connect(config.getoption("--kubeconfig"), config.getoption("--inventory"))
+    except attached.AttachError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
 def pytest_unconfigure(config):
+    cluster = config.stash.get(_ATTACHED_KEY, None)
+    if cluster is not None:
+        cluster.close()
     prev = config.stash.get(_PREV_SIGTERM_KEY, None)
     if prev is not None:
         signal.signal(signal.SIGTERM, prev)
@@ -100,7 +138,15 @@ def provisioner(pytestconfig):
 
 @pytest.fixture(scope="session")
 def lab(request, pytestconfig, provisioner, topology):
-    """This worker's lab (or the one attached with --lab)."""
+    """This worker's lab (or the one attached with --lab, or the cluster of --kubeconfig)."""
+    cluster = pytestconfig.stash.get(_ATTACHED_KEY, None)
+    if cluster is not None:
+        try:
+            cluster.open()   # the run's namespace: close() removes it
+            yield cluster
+        finally:
+            cluster.close()
+        return
     attach = pytestconfig.getoption("--lab")
     if attach:
         attached = provisioner.attach(attach)
@@ -126,8 +172,11 @@ def lab(request, pytestconfig, provisioner, topology):
 
 @pytest.fixture(scope="session")
 def target(lab):
-    """The lab with its documented setup applied."""
+    """The lab with its documented setup applied (an attached cluster as it is)."""
     from harness import setups
+    from harness.setups import attached
+    if isinstance(lab, attached.AttachedLab):
+        return lab.target()
     return setups.apply(lab)
 
 
@@ -184,7 +233,21 @@ def requires_check(request):
                if not target.has(cap)]
     if missing:
         pytest.skip(f"target lacks capability: {', '.join(missing)} "
-                    f"(setup {target.lab.topology.setup}, lab target)")
+                    f"(setup {target.lab.topology.setup}, {target.origin})")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A test or fixture that reaches for what the target cannot offer (a
+    command on a host known only through the API, a crash of a customer's
+    host) is skipped with the capability named, never passed or failed."""
+    outcome = yield
+    if call.excinfo is None or not call.excinfo.errisinstance(MissingCapability):
+        return
+    report = outcome.get_result()
+    path, line, _ = item.reportinfo()
+    report.outcome = "skipped"
+    report.longrepr = (str(path), (line or 0) + 1, f"Skipped: target {call.excinfo.value}")
 
 
 def kept_message(lab_id: str, first_host: str) -> str:

@@ -145,10 +145,15 @@ class ResultsRecorder:
             else:
                 test.properties[name] = value
         outcome = results.outcome_of(report)
-        if outcome == "skipped":
+        if hasattr(report, "wasxfail"):
+            # an expected failure: the limitation named (the marker's reason)
+            # and what the test raised, which must be that limitation
+            test.outcome = outcome
+            test.reason = f"{report.wasxfail} -- raised: {_failure_line(report)}" if report.skipped \
+                else report.wasxfail
+            test.detail = _failure_detail(report) if report.skipped else ""
+        elif report.skipped:
             test.outcome, test.reason = "skipped", results.skip_reason(report)
-        elif outcome == "xfailed":
-            test.outcome, test.reason, test.detail = outcome, _failure_line(report), _failure_detail(report)
         elif report.when == "call" or (report.failed and test.outcome in ("unknown", "passed")):
             test.outcome = outcome
             test.reason = _failure_line(report) if report.failed else ""

@@ -1,55 +1,96 @@
-"""A small PKI made with the `cryptography` library: a CA and certificates
-signed by it, as `kubeadm init` makes /etc/kubernetes/pki/etcd/ (seed 004
-uses ca.crt, server.crt, server.key from there)."""
+"""Certificate authorities made with cfssl (Debian golang-cfssl), as the NixOS
+module's easyCerts makes the cluster's (seed 002: "cfssl generates a CA-cert
+for the cluster, and uses the CA-cert for signing subordinate certs issued to
+each of the cluster components"). One maker for every setup: the Kubernetes
+PKI, etcd's certificates and the webgateway's.
+
+cfssl runs on the machine that drives the lab, in a private temporary
+directory; keys reach a host only through put_file and never appear in a
+log or a report. A certificate is signed when a part first asks for it.
+"""
 from __future__ import annotations
 
-import datetime
-import ipaddress
+import json
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+#: seed 000: "The certificate is valid for 365 days"
+VALIDITY = "8760h"
+KEY = {"algo": "ecdsa", "size": 256}
 
-VALIDITY = datetime.timedelta(days=365)
+SIGNING = {"signing": {"profiles": {
+    "server": {"usages": ["signing", "key encipherment", "server auth"], "expiry": VALIDITY},
+    "client": {"usages": ["signing", "key encipherment", "client auth"], "expiry": VALIDITY},
+    "peer": {"usages": ["signing", "key encipherment", "server auth", "client auth"],
+             "expiry": VALIDITY},
+}}}
 
 
-def _pem_key(key) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+class PkiError(RuntimeError):
+    pass
 
 
-class CertificateAuthority:
-    def __init__(self, common_name: str):
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-        now = datetime.datetime.now(datetime.timezone.utc)
-        self.cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-                     .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
-                     .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + VALIDITY)
-                     .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                     .sign(self.key, hashes.SHA256()))
+@dataclass(frozen=True)
+class Certificate:
+    """One certificate to sign: its CN, organisation (Kubernetes groups),
+    names and addresses, and the cfssl profile (server, client, peer)."""
+    name: str                 # file stem: <name>.pem, <name>-key.pem
+    cn: str
+    profile: str
+    organisation: str = ""
+    hosts: tuple[str, ...] = ()
+
+    def request(self) -> dict:
+        """cfssl's certificate signing request for it."""
+        return {"CN": self.cn, "key": KEY, "hosts": list(self.hosts),
+                "names": [{"O": self.organisation}] if self.organisation else []}
+
+
+def cfssl(args: list[str], request: dict, cwd: Path) -> dict:
+    result = subprocess.run(["cfssl", *args, "-"], input=json.dumps(request).encode(), cwd=cwd,
+                            capture_output=True)
+    if result.returncode != 0:
+        # cfssl's stderr names the problem; it never holds key material
+        raise PkiError(f"cfssl {args[0]} failed: {result.stderr.decode(errors='replace')[-500:]}")
+    return json.loads(result.stdout)
+
+
+class Pki:
+    """A CA and the certificates it signed, as PEM bytes by file name
+    (`ca.pem`, `ca-key.pem`, `<name>.pem`, `<name>-key.pem`)."""
+
+    def __init__(self, ca_name: str, existing: tuple[bytes, bytes] | None = None):
+        """A new CA named `ca_name`, or the `existing` one (certificate, key)."""
+        self.files: dict[str, bytes] = {}
+        if existing is None:
+            with tempfile.TemporaryDirectory(prefix="harness-pki-") as tmp:
+                ca = cfssl(["gencert", "-initca"], {"CN": ca_name, "key": KEY,
+                                                    "ca": {"expiry": VALIDITY}}, Path(tmp))
+            existing = ca["cert"].encode(), ca["key"].encode()
+        self.files["ca.pem"], self.files["ca-key.pem"] = existing
 
     @property
-    def cert_pem(self) -> bytes:
-        return self.cert.public_bytes(serialization.Encoding.PEM)
+    def ca(self) -> bytes:
+        return self.files["ca.pem"]
 
-    def issue(self, common_name: str, ips: list[str] = (), dns_names: list[str] = ()
-              ) -> tuple[bytes, bytes]:
-        """(certificate PEM, key PEM) for serverAuth and clientAuth (etcd's
-        peers are both)."""
-        key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.timezone.utc)
-        sans = [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips] + \
-               [x509.DNSName(d) for d in dns_names]
-        builder = (x509.CertificateBuilder()
-                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-                   .issuer_name(self.cert.subject).public_key(key.public_key())
-                   .serial_number(x509.random_serial_number())
-                   .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + VALIDITY)
-                   .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
-                                                         ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False))
-        if sans:
-            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        cert = builder.sign(self.key, hashes.SHA256())
-        return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
+    def issue(self, certificate: Certificate) -> tuple[bytes, bytes]:
+        """(certificate PEM, key PEM), signed on first use."""
+        if f"{certificate.name}.pem" not in self.files:
+            with tempfile.TemporaryDirectory(prefix="harness-pki-") as tmp:
+                work = Path(tmp)
+                (work / "ca.pem").write_bytes(self.ca)
+                (work / "ca-key.pem").write_bytes(self.files["ca-key.pem"])
+                (work / "signing.json").write_text(json.dumps(SIGNING))
+                signed = cfssl(["gencert", "-ca=ca.pem", "-ca-key=ca-key.pem", "-config=signing.json",
+                                f"-profile={certificate.profile}"], certificate.request(), work)
+            self.files[f"{certificate.name}.pem"] = signed["cert"].encode()
+            self.files[f"{certificate.name}-key.pem"] = signed["key"].encode()
+        return self.cert(certificate.name), self.key(certificate.name)
+
+    def cert(self, name: str) -> bytes:
+        return self.files[f"{name}.pem"]
+
+    def key(self, name: str) -> bytes:
+        return self.files[f"{name}-key.pem"]

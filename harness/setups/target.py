@@ -7,11 +7,12 @@ plus the capabilities the parts and the provisioner declare. A suite reads
 marked `@pytest.mark.requires("etcd")` is skipped, with the capability named,
 on a target that lacks it.
 
-On fcio-k8s the target is a real cluster (kube-apiserver, kubelets,
-kube-proxy, flannel, CoreDNS) driven through its API: `target.kubernetes`.
-The other setups' targets still use the harness's stand-ins for the
-Kubernetes components (BIND for CoreDNS, netns pods, the service proxy, the
-flannel routes) on real daemons; both offer the same attributes.
+On fcio-k8s, k3s, nixos and centos-hardway the target is a real cluster
+(kube-apiserver, kubelets, kube-proxy, flannel, CoreDNS) driven through its
+API: `target.kubernetes`. The kubeadm-ha target still uses the harness's
+STAND-INS for the Kubernetes components (BIND for CoreDNS, netns pods, the
+service proxy, the pod network's routes) on real daemons; it offers the same
+attributes.
 """
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from harness.setups.parts.datastore.postgres import Datastore
     from harness.setups.parts.dns.server import ClusterDNS
     from harness.setups.parts.etcd.cluster import EtcdCluster
+    from harness.setups.parts.kine import Kine
+    from harness.setups.parts.local_path import LocalPath
     from harness.setups.parts.frontend.haproxy import HAProxyFrontend
     from harness.setups.parts.pod_network import PodNetwork
     from harness.setups.parts.pod_network.bgp import BgpFabric
@@ -32,7 +35,8 @@ if TYPE_CHECKING:
     from harness.setups.parts.storage.nfs import NfsStorage
     from harness.setups.parts.webgateway import Webgateway
     from harness.setups.parts.workloads.workloads import Workloads
-    from harness.setups.parts.kubernetes.fcio import Cluster
+    from harness.setups.parts.kubernetes.cluster import Cluster
+    from harness.setups.pki import Pki
     from harness.setups.parts.kubernetes.workloads import KubeProxy, KubeWorkloads
 
 
@@ -43,11 +47,13 @@ class MissingComponent(AttributeError):
 class Target:
     # the components a part may provide (annotations only: a missing one is
     # MissingComponent, naming what the target has)
-    etcd: EtcdCluster
+    #: etcd members, or kine (seed 001: etcd's API on PostgreSQL)
+    etcd: EtcdCluster | Kine
     pod_network: PodNetwork
     bgp: BgpFabric
     dns: ClusterDNS
-    resolve: Callable[..., list[str]]
+    #: (status, addresses) of a name, asked on a host: harness.lab.resolver.Resolution
+    resolve: Callable[..., tuple[str, list[str]]]
     #: the address the cluster DNS answers on (HAProxy's resolver asks it)
     dns_server: str
     service_proxy: ServiceProxy | KubeProxy
@@ -56,9 +62,21 @@ class Target:
     storage: NfsStorage
     claim: Callable[..., Any]
     datastore: Datastore
+    #: PersistentVolumeClaims on local-path-provisioner (seed 001)
+    local_path: LocalPath
     webgateway: Webgateway
-    #: a real cluster (its API client, kubectl on its master, its versions)
+    #: a real cluster (its API client, kubectl on its control planes, its versions)
     kubernetes: Cluster
+    #: the cluster's certificate authority (harness.setups.parts.kubernetes.cluster_ca)
+    pki: Pki
+    #: the hosts that run a kubelet
+    kubelets: list[Host]
+
+    #: what the target is, for skip reasons: a lab the harness made, or a
+    #: cluster it attached to (harness.setups.attached)
+    origin = "lab target"
+    #: the namespace suites create their objects in (an attached cluster's run has its own)
+    namespace = "default"
 
     def __init__(self, lab: Lab, capabilities: set[str] | None = None):
         self.lab = lab

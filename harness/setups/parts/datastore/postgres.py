@@ -23,6 +23,8 @@ PORT = 5432
 #: k3s creates the database named in the endpoint; it documents `kubernetes`
 DATABASE = "kubernetes"
 USER = "k3s"
+#: the k3s user's password, root-only on the server (a lab attached again keeps it)
+PASSWORD_FILE = "/var/lib/postgresql/k3s.password"
 VERSION_PROBES = [VersionProbe("postgresql", "postgres", f"{BIN}/postgres --version")]
 
 

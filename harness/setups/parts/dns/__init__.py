@@ -6,6 +6,8 @@ reachable from every Kubernetes host in the seeds' setups.
 """
 from __future__ import annotations
 
+from harness.setups.parts import declares
+
 from harness.lab.resolver import resolver
 
 from harness.setups.parts.dns.server import ClusterDNS
@@ -13,6 +15,7 @@ from harness.model.setups import CONTROL_PLANE_ROLES, KUBERNETES_ROLES
 
 
 
+@declares(provides=("dns", "dns_server", "resolve"))
 def apply(lab, target) -> None:
     topology = lab.topology
     server = next(h for h in lab.hosts.values() if set(h.roles) & CONTROL_PLANE_ROLES)

@@ -1,5 +1,5 @@
-"""etcd as the setups run it, driven through the real etcdctl (API v3: the
-Debian etcd 3.4 packages; `ETCDCTL_API=3`).
+"""etcd as the setups run it: our etcd 3.6 build (harness artifacts), driven
+through the real etcdctl (API v3; Debian's etcd-client, `ETCDCTL_API=3`).
 
 - seed 003 (centos-hardway): one member on the master, configured by
   ETCD_* environment as /etc/etcd/etcd.conf does: listen on all addresses,
@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from harness import artifacts
 from harness.lab.net import bracketed
 from harness.lab.collectors import Collector, VersionProbe
 from harness.lab.host import CommandFailed
@@ -66,6 +67,10 @@ class Member:
     scheme: str
 
     @property
+    def loopback(self) -> bool:
+        return self.ip in ("127.0.0.1", "::1")
+
+    @property
     def client_url(self) -> str:
         return f"{self.scheme}://{bracketed(self.ip)}:2379"
 
@@ -76,12 +81,20 @@ class Member:
 
 class EtcdCluster:
     StaleMember = StaleMember  # what rejoin_without_remove raises, for suites
+    #: on each member's host with TLS: the CA clients trust, and a client certificate and key
+    ca_file, cert_file, key_file = f"{PKI_DIR}/ca.crt", f"{PKI_DIR}/server.crt", f"{PKI_DIR}/server.key"
+
     def __init__(self, members: list[Member], tls: bool, token: str):
         self.members = {m.name: m for m in members}
         self.tls, self.token = tls, token
 
     def __repr__(self) -> str:
         return f"<etcd {'TLS ' if self.tls else ''}cluster {', '.join(self.members)}>"
+
+    @property
+    def client_urls(self) -> list[str]:
+        """What an apiserver is given as --etcd-servers."""
+        return [m.client_url for m in self.members.values()]
 
     def member(self, name: str) -> Member:
         try:
@@ -93,7 +106,9 @@ class EtcdCluster:
     def _environment(self, m: Member, state: str) -> dict[str, str]:
         env = {
             "ETCD_NAME": m.name, "ETCD_DATA_DIR": f"{DATA_ROOT}/{m.name}",
-            "ETCD_LISTEN_CLIENT_URLS": f"{m.scheme}://{'[::]' if ':' in m.ip else '0.0.0.0'}:2379",
+            # seed 003: "tell it to listen on all interfaces"; a loopback member listens there only
+            "ETCD_LISTEN_CLIENT_URLS": m.client_url if m.loopback else
+            f"{m.scheme}://{'[::]' if ':' in m.ip else '0.0.0.0'}:2379",
             "ETCD_ADVERTISE_CLIENT_URLS": m.client_url,
             "ETCD_LISTEN_PEER_URLS": m.peer_url, "ETCD_INITIAL_ADVERTISE_PEER_URLS": m.peer_url,
             "ETCD_INITIAL_CLUSTER": ",".join(f"{o.name}={o.peer_url}" for o in self.members.values()),
@@ -111,7 +126,7 @@ class EtcdCluster:
     def define(self, name: str, state: str = "new") -> None:
         m = self.member(name)
         service = m.host.service(SERVICE)
-        service.define("etcd", environment=self._environment(m, state), autostart=True)
+        service.define(str(artifacts.binary("etcd")), environment=self._environment(m, state), autostart=True)
         service.start()  # an unchanged definition is not restarted by define()
 
     def start(self, name: str) -> None:

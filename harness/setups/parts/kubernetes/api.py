@@ -4,8 +4,7 @@ client, through a loopback tunnel into the master.
 The apiserver listens only in the lab. `connect` opens a Tunnel
 (harness.lab.tunnel) whose connections the master makes itself
 (Host.connect), and an ApiClient for https://127.0.0.1:<tunnel port> with
-the cluster-admin certificate, key and CA the harness made (read from the
-master when a lab is attached again). TLS is verified: the apiserver's
+the cluster-admin certificate, key and CA the harness made. TLS is verified: the apiserver's
 serving certificate names 127.0.0.1. No proxy is ever used, whatever the
 environment says. Tunnel, client and the client's credentials end with the
 lab (Lab.close). The certificate and key are in memory files (memfd): the
@@ -22,8 +21,8 @@ from typing import TYPE_CHECKING
 from kubernetes import client
 
 from harness.lab.tunnel import Tunnel
-from harness.setups.parts.kubernetes.layout import APISERVER_PORT, PKI_DIR
-from harness.setups.parts.kubernetes.pki import Pki
+from harness.setups.parts.kubernetes.layout import APISERVER_PORT
+from harness.setups.pki import Pki
 
 if TYPE_CHECKING:
     from harness.lab import Lab
@@ -40,6 +39,11 @@ APPLIERS = {
     "Deployment": (client.AppsV1Api, "patch_namespaced_deployment", True),
     "ClusterRole": (client.RbacAuthorizationV1Api, "patch_cluster_role", False),
     "ClusterRoleBinding": (client.RbacAuthorizationV1Api, "patch_cluster_role_binding", False),
+    "Role": (client.RbacAuthorizationV1Api, "patch_namespaced_role", True),
+    "RoleBinding": (client.RbacAuthorizationV1Api, "patch_namespaced_role_binding", True),
+    "Secret": (client.CoreV1Api, "patch_namespaced_secret", True),
+    "StorageClass": (client.StorageV1Api, "patch_storage_class", False),
+    "PersistentVolumeClaim": (client.CoreV1Api, "patch_namespaced_persistent_volume_claim", True),
 }
 
 
@@ -47,19 +51,13 @@ class NoConnect(RuntimeError):
     """The lab's provisioner cannot open connections from inside a host."""
 
 
-def connect(lab: Lab, master: Host, address: str, pki: Pki | None = None) -> client.ApiClient:
+def connect(lab: Lab, master: Host, address: str, pki: Pki) -> client.ApiClient:
     """An API client for the apiserver at address:6443 as the master reaches it,
-    with the cluster-admin credentials of `pki` (the one the harness made),
-    else as read from the master (a lab attached again)."""
+    with the cluster-admin credentials of `pki` (the one the harness made)."""
     if "connect" not in lab.provisioner.capabilities:
         raise NoConnect(f"the kubernetes part reaches the apiserver through Host.connect, which "
                         f"provisioner {lab.provisioner.name} lacks (capability 'connect')")
-    pem = {name: pki.files[name] if pki else master.get_file(f"{PKI_DIR}/{name}")
-           for name in ("ca.pem", "cluster-admin.pem", "cluster-admin-key.pem")}
-    if b"-----BEGIN CERTIFICATE-----" not in pem["ca.pem"]:
-        # without a CA the client would verify against the machine's CAs
-        raise RuntimeError(f"no CA certificate in {master.name}:{PKI_DIR}/ca.pem "
-                           f"(read {len(pem['ca.pem'])} bytes)")
+    pem = {name: pki.files[name] for name in ("ca.pem", "cluster-admin.pem", "cluster-admin-key.pem")}
     cert_file = memory_file(lab, f"harness-{lab.id}-cluster-admin.pem", pem["cluster-admin.pem"])
     key_file = memory_file(lab, f"harness-{lab.id}-cluster-admin-key.pem", pem["cluster-admin-key.pem"])
     tunnel = Tunnel(lambda: master.connect(address, APISERVER_PORT),
@@ -104,6 +102,11 @@ def nodes_ready(api: client.ApiClient, names: list[str]) -> bool:
     """Whether every one of these Nodes is registered and Ready."""
     nodes = {n.metadata.name: n for n in client.CoreV1Api(api).list_node().items}
     return all(name in nodes and ready(nodes[name].status.conditions) for name in names)
+
+
+def nodes_registered(api: client.ApiClient, names: list[str]) -> bool:
+    """Whether every one of these Nodes is registered."""
+    return set(names) <= {n.metadata.name for n in client.CoreV1Api(api).list_node().items}
 
 
 def rolled_out(api: client.ApiClient, namespace: str, name: str) -> bool:

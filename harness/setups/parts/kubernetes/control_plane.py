@@ -1,10 +1,13 @@
-"""The master role (seed 000 kubernetes-master, seed 002 `roles = ["master"]`):
-etcd, kube-apiserver, kube-controller-manager and kube-scheduler, each a
-service of the master's supervisord, TLS everywhere with the cfssl PKI.
+"""The control plane on every host of the roles a setup names (seed 000/002
+`master`, seed 003's master, seed 004's control planes): kube-apiserver,
+kube-controller-manager and kube-scheduler under each host's supervisord,
+TLS everywhere with the recipe's CA, on the etcd the recipe runs.
 
-etcd listens on loopback only (the master's apiserver is its one client);
-the apiserver on the master's addresses at 6443; controller-manager and
-scheduler serve their health on loopback only.
+The apiserver listens on the host's addresses at 6443; controller-manager
+and scheduler serve their health on loopback only and elect a leader where
+there are several. `kubectl` on each control plane uses the cluster-admin
+kubeconfig (the NixOS module's /etc/kubernetes/cluster-admin.kubeconfig,
+root-only).
 """
 from __future__ import annotations
 
@@ -12,16 +15,25 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from harness import artifacts
+from harness.artifacts import spec
+from harness.lab import templates
+from harness.lab.host import HOST_BIN_DIR
 from harness.lab.net import bracketed
+from harness.model.setups import CONTROL_PLANE_ROLES
+from harness.setups import host_binaries
+from harness.setups.parts import declares
+from harness.setups.parts.etcd.cluster import PKI_DIR as ETCD_PKI_DIR
 from harness.setups.parts.kubernetes import kubeconfig
-from harness.setups.parts.kubernetes.layout import (ADMIN_KUBECONFIG, APISERVER_PORT, K8S_DIR, PKI_DIR,
-                                 kubernetes_service_ip)
-from harness.setups.parts.kubernetes.pki import Certificate, Pki
+from harness.setups.parts.kubernetes.cluster import Cluster
+from harness.setups.parts.kubernetes.layout import (ADMIN_KUBECONFIG, APISERVER_PORT, CONTROL_PLANE_COMPONENTS,
+                                                    K8S_DIR, PART_DIR, kubernetes_service_ip)
+from harness.setups.pki import Certificate, Pki
 
 if TYPE_CHECKING:
     from harness.lab.host import Host
+    from harness.setups.parts.etcd.cluster import EtcdCluster
+    from harness.setups.parts.kine import Kine
 
-ETCD_DATA = "/var/lib/etcd"
 #: the components that talk to the apiserver as clients, with their identity
 CLIENTS = {
     "cluster-admin": ("cluster-admin", "system:masters"),
@@ -29,101 +41,128 @@ CLIENTS = {
     "kube-scheduler": ("system:kube-scheduler", ""),
     "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", "system:masters"),
     "apiserver-etcd-client": ("kube-apiserver-etcd-client", ""),
+    # one signing key for every apiserver: tokens one signs, all accept
     "service-account": ("service-account-signer", ""),
 }
+LOCAL_SERVER = f"https://127.0.0.1:{APISERVER_PORT}"
 
 
-def certificates(master: Host, addresses: list[str], service_cidr, domain: str) -> list[Certificate]:
-    names = ["kubernetes", "kubernetes.default", "kubernetes.default.svc",
-             f"kubernetes.default.svc.{domain}", master.name, "localhost"]
-    return [
-        Certificate("kube-apiserver", "kubernetes", "server",
-                    hosts=(*names, kubernetes_service_ip(service_cidr), "127.0.0.1", *addresses)),
-        Certificate("etcd", "etcd", "peer", hosts=("127.0.0.1", "localhost", master.name)),
-        *(Certificate(name, cn, "client", org) for name, (cn, org) in CLIENTS.items()),
-    ]
+def host_addresses(host: Host) -> list[str]:
+    return [str(a) for fams in host.spec.addresses.values() for a in fams.values()]
+
+
+def link_kubectl(host: Host) -> None:
+    """kubectl: a wrapper with the cluster-admin kubeconfig, never a link."""
+    host.put_file(f"{HOST_BIN_DIR}/kubectl", templates.render(
+        PART_DIR, "kubectl.sh.j2", kubeconfig=ADMIN_KUBECONFIG,
+        binary=str(artifacts.binary("kubectl"))), mode=0o755)
 
 
 @dataclass
 class ControlPlane:
-    master: Host
+    host: Host
     address: str
-    service_cidr: str
-    pod_cidr: str
 
     @property
     def server(self) -> str:
         return f"https://{bracketed(self.address)}:{APISERVER_PORT}"
 
-    def kubeconfig_for(self, pki: Pki, name: str, server: str | None = None) -> str:
-        cn = CLIENTS[name][0] if name in CLIENTS else name
-        return kubeconfig.render(server or self.server, pki.ca, cn, pki.cert(name), pki.key(name))
-
-    def install(self, pki: Pki) -> None:
-        m = self.master
-        for name in ("ca", "kube-apiserver", "etcd", *CLIENTS):
-            m.put_file(f"{PKI_DIR}/{name}.pem", pki.cert(name) if name != "ca" else pki.ca)
-            if name != "ca":
-                m.put_file(f"{PKI_DIR}/{name}-key.pem", pki.key(name), mode=0o600)
-        m.put_file(f"{PKI_DIR}/ca-key.pem", pki.files["ca-key.pem"], mode=0o600)
-        local = "https://127.0.0.1:6443"
-        m.put_file(ADMIN_KUBECONFIG, self.kubeconfig_for(pki, "cluster-admin", local), mode=0o600)
+    def install(self, cluster: Cluster, etcd: EtcdCluster | Kine, elect: bool,
+                allocate_node_cidrs: bool, bootstrap_tokens: bool = False) -> None:
+        h, pki = self.host, cluster.pki
+        d = pki.directory
+        names = ["kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                 f"kubernetes.default.svc.{cluster.domain}", h.name, "localhost"]
+        pki.provision(h, [
+            Certificate(f"kube-apiserver-{h.name}", "kubernetes", "server", hosts=(
+                *names, kubernetes_service_ip(cluster.service_cidr), "127.0.0.1", "::1",
+                *host_addresses(h))),
+            *(Certificate(name, cn, "client", org) for name, (cn, org) in CLIENTS.items())])
+        # the controller-manager signs with the CA (and so does kubernetes-make-kubeconfig)
+        h.put_file(f"{d}/ca-key.pem", pki.files["ca-key.pem"], mode=0o600)
+        h.put_file(ADMIN_KUBECONFIG, self.kubeconfig(pki, "cluster-admin"), mode=0o600)
         for name in ("kube-controller-manager", "kube-scheduler"):
-            m.put_file(f"{K8S_DIR}/{name}.kubeconfig", self.kubeconfig_for(pki, name, local), mode=0o600)
-        m.succeed(f"mkdir -p {ETCD_DATA} && chmod 700 {ETCD_DATA}")
-        self._define("etcd", [
-            "--name", m.name, "--data-dir", ETCD_DATA,
-            "--listen-client-urls", "https://127.0.0.1:2379",
-            "--advertise-client-urls", "https://127.0.0.1:2379",
-            "--listen-peer-urls", "https://127.0.0.1:2380",
-            "--initial-advertise-peer-urls", "https://127.0.0.1:2380",
-            "--initial-cluster", f"{m.name}=https://127.0.0.1:2380",
-            "--cert-file", f"{PKI_DIR}/etcd.pem", "--key-file", f"{PKI_DIR}/etcd-key.pem",
-            "--peer-cert-file", f"{PKI_DIR}/etcd.pem", "--peer-key-file", f"{PKI_DIR}/etcd-key.pem",
-            "--trusted-ca-file", f"{PKI_DIR}/ca.pem", "--peer-trusted-ca-file", f"{PKI_DIR}/ca.pem",
-            "--client-cert-auth", "--peer-client-cert-auth",
-            "--listen-metrics-urls", "http://127.0.0.1:2381"])
+            h.put_file(f"{K8S_DIR}/{name}.kubeconfig", self.kubeconfig(pki, name), mode=0o600)
+        host_binaries.link(h, CONTROL_PLANE_COMPONENTS)
+        link_kubectl(h)
+        etcd_tls = [f"--etcd-cafile={ETCD_PKI_DIR}/ca.crt",
+                    f"--etcd-certfile={d}/apiserver-etcd-client.pem",
+                    f"--etcd-keyfile={d}/apiserver-etcd-client-key.pem"] if etcd.tls else []
+        if etcd.tls:
+            h.put_file(f"{ETCD_PKI_DIR}/ca.crt", pki.ca)
         self._define("kube-apiserver", [
             f"--advertise-address={self.address}", f"--secure-port={APISERVER_PORT}",
-            "--etcd-servers=https://127.0.0.1:2379", f"--etcd-cafile={PKI_DIR}/ca.pem",
-            f"--etcd-certfile={PKI_DIR}/apiserver-etcd-client.pem",
-            f"--etcd-keyfile={PKI_DIR}/apiserver-etcd-client-key.pem",
-            f"--tls-cert-file={PKI_DIR}/kube-apiserver.pem",
-            f"--tls-private-key-file={PKI_DIR}/kube-apiserver-key.pem",
-            f"--client-ca-file={PKI_DIR}/ca.pem",
-            f"--kubelet-certificate-authority={PKI_DIR}/ca.pem",
-            f"--kubelet-client-certificate={PKI_DIR}/apiserver-kubelet-client.pem",
-            f"--kubelet-client-key={PKI_DIR}/apiserver-kubelet-client-key.pem",
+            f"--etcd-servers={','.join(etcd.client_urls)}", *etcd_tls,
+            f"--tls-cert-file={d}/kube-apiserver-{h.name}.pem",
+            f"--tls-private-key-file={d}/kube-apiserver-{h.name}-key.pem",
+            f"--client-ca-file={d}/ca.pem",
+            f"--kubelet-certificate-authority={d}/ca.pem",
+            f"--kubelet-client-certificate={d}/apiserver-kubelet-client.pem",
+            f"--kubelet-client-key={d}/apiserver-kubelet-client-key.pem",
             "--kubelet-preferred-address-types=InternalIP",
-            f"--service-cluster-ip-range={self.service_cidr}",
-            f"--service-account-key-file={PKI_DIR}/service-account-key.pem",
-            f"--service-account-signing-key-file={PKI_DIR}/service-account-key.pem",
+            f"--service-cluster-ip-range={cluster.service_cidr}",
+            f"--service-account-key-file={d}/service-account-key.pem",
+            f"--service-account-signing-key-file={d}/service-account-key.pem",
             "--service-account-issuer=https://kubernetes.default.svc",
-            # seed 002: "RBAC on by default"
+            # seed 002: "RBAC on by default"; anonymous requests get no permission
             "--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
-            "--allow-privileged=true"])
-        kcm_kubeconfig = f"{K8S_DIR}/kube-controller-manager.kubeconfig"
+            "--allow-privileged=true",
+            # seed 001: agents join with a token (Kubernetes bootstrap tokens, kubelet TLS bootstrapping)
+            *(["--enable-bootstrap-token-auth=true"] if bootstrap_tokens else [])])
+        kcm = f"{K8S_DIR}/kube-controller-manager.kubeconfig"
+        cidrs = (["--allocate-node-cidrs=true", f"--cluster-cidr={cluster.pod_cidr}",
+                  "--node-cidr-mask-size=24"] if allocate_node_cidrs else ["--allocate-node-cidrs=false"])
         self._define("kube-controller-manager", [
-            f"--kubeconfig={kcm_kubeconfig}", f"--authentication-kubeconfig={kcm_kubeconfig}",
-            f"--authorization-kubeconfig={kcm_kubeconfig}", "--bind-address=127.0.0.1",
-            "--allocate-node-cidrs=true", f"--cluster-cidr={self.pod_cidr}",
-            "--node-cidr-mask-size=24", f"--service-cluster-ip-range={self.service_cidr}",
-            f"--cluster-signing-cert-file={PKI_DIR}/ca.pem",
-            f"--cluster-signing-key-file={PKI_DIR}/ca-key.pem",
-            f"--root-ca-file={PKI_DIR}/ca.pem",
-            f"--service-account-private-key-file={PKI_DIR}/service-account-key.pem",
-            "--use-service-account-credentials=true", "--leader-elect=false"])
-        sched_kubeconfig = f"{K8S_DIR}/kube-scheduler.kubeconfig"
+            f"--kubeconfig={kcm}", f"--authentication-kubeconfig={kcm}",
+            f"--authorization-kubeconfig={kcm}", "--bind-address=127.0.0.1", *cidrs,
+            f"--service-cluster-ip-range={cluster.service_cidr}",
+            f"--cluster-signing-cert-file={d}/ca.pem",
+            f"--cluster-signing-key-file={d}/ca-key.pem",
+            f"--root-ca-file={d}/ca.pem",
+            f"--service-account-private-key-file={d}/service-account-key.pem",
+            "--use-service-account-credentials=true", f"--leader-elect={str(elect).lower()}",
+            # expired bootstrap tokens are removed, as kubeadm's and k3s's clusters do
+            *(["--controllers=*,bootstrapsigner,tokencleaner"] if bootstrap_tokens else [])])
+        sched = f"{K8S_DIR}/kube-scheduler.kubeconfig"
         self._define("kube-scheduler", [
-            f"--kubeconfig={sched_kubeconfig}", f"--authentication-kubeconfig={sched_kubeconfig}",
-            f"--authorization-kubeconfig={sched_kubeconfig}", "--bind-address=127.0.0.1",
-            "--leader-elect=false"])
+            f"--kubeconfig={sched}", f"--authentication-kubeconfig={sched}",
+            f"--authorization-kubeconfig={sched}", "--bind-address=127.0.0.1",
+            f"--leader-elect={str(elect).lower()}"])
+
+    def kubeconfig(self, pki: Pki, name: str) -> str:
+        """A component's kubeconfig for this host's own apiserver."""
+        return kubeconfig.render(LOCAL_SERVER, pki.ca, CLIENTS[name][0], pki.cert(name), pki.key(name))
 
     def _define(self, name: str, args: list[str]) -> None:
-        self.master.service(name).define([str(artifacts.binary(name)), *args], autostart=True,
-                                         autorestart=True, startsecs=0)
+        self.host.service(name).define([str(artifacts.binary(name)), *args], autostart=True,
+                                       autorestart=True, startsecs=0)
 
     def wait_ready(self, timeout: float = 120) -> None:
         """Until the apiserver says it is ready (etcd reached, bootstrap done)."""
-        self.master.wait_until_succeeds(
+        self.host.wait_until_succeeds(
             f"kubectl --kubeconfig={ADMIN_KUBECONFIG} get --raw=/readyz", timeout=timeout)
+
+
+@declares(needs=("pki", "etcd"), provides=("kubernetes",))
+def apply(lab, target, roles=CONTROL_PLANE_ROLES, network: str | None = None,
+          allocate_node_cidrs: bool = True, bootstrap_tokens: bool = False) -> None:
+    """The control plane on every host with one of `roles`, the apiserver
+    advertised on `network` (the host's first network by default), on the
+    recipe's etcd (etcd members, or kine on PostgreSQL). With
+    `allocate_node_cidrs` the controller-manager gives each Node its pod
+    subnet (flannel's kube subnet manager reads it); seed 003's flannel
+    leases subnets from etcd instead. With `bootstrap_tokens` the apiserver
+    accepts bootstrap tokens and the controller-manager cleans expired ones
+    (seed 001's token joins)."""
+    topo = lab.topology
+    hosts = [h for h in lab.hosts.values() if set(h.roles) & roles]
+    family = "ipv4" if "ipv4" in topo.families else "ipv6"
+    planes = [ControlPlane(h, h.address(network, family)) for h in hosts]
+    cluster = Cluster(lab, planes, target.pki, topo.domain, str(topo.service_cidrs[0]),
+                      str(topo.pod_cidrs[0]), versions={"kubernetes": spec.binary_version("kubelet")})
+    for plane in planes:
+        plane.install(cluster, target.etcd, elect=len(planes) > 1,
+                      allocate_node_cidrs=allocate_node_cidrs, bootstrap_tokens=bootstrap_tokens)
+    for plane in planes:
+        plane.wait_ready()
+    target.provide("kubernetes", cluster, "k8s-api")

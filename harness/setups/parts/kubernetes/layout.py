@@ -36,7 +36,6 @@ def kubernetes_service_ip(service_cidr) -> str:
     return nth_address(service_cidr, 1)
 
 
-
 _KUBECTL = shlex.join(["kubectl", f"--kubeconfig={ADMIN_KUBECONFIG}", "--request-timeout=5s"])
 _CTR = shlex.join(["ctr", "-a", CONTAINERD_SOCKET, "-n", "k8s.io"])
 #: what a red run on a real cluster needs besides the logs (/var/log/*.log:
@@ -56,11 +55,10 @@ COLLECTORS = [
               f"cat \"$f\"; done", f"ls {K8S_DIR}/*.kubeconfig"),
 ]
 
-#: the components each Kubernetes host runs, linked onto its PATH (the
-#: master also runs the control plane): what the version probes call
-NODE_COMPONENTS = ["kubelet", "kube-proxy", "flanneld", "kubectl"]
-CONTROL_PLANE_COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
-                            "kubeadm"]
+#: the components linked onto a host's PATH by the part that runs them (what
+#: the version probes call); a control plane's kubectl is a wrapper instead
+NODE_COMPONENTS = ["kubelet"]
+CONTROL_PLANE_COMPONENTS = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubeadm"]
 VERSION_PROBES = [
     *(VersionProbe(name, name, f"{name} --version")
       for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet",

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 
 from harness.lab.host import HOST_BIN_DIR
 from harness.lab import templates
-from harness.setups.parts.kubernetes.layout import ADMIN_KUBECONFIG, PART_DIR, PKI_DIR
-from harness.setups.parts.kubernetes.pki import SIGNING
+from harness.setups.parts import declares
+from harness.setups.parts.kubernetes.layout import ADMIN_KUBECONFIG, PART_DIR
+from harness.setups.pki import SIGNING
 
 if TYPE_CHECKING:
     from harness.lab.host import Host
@@ -19,7 +20,16 @@ if TYPE_CHECKING:
 COMMAND = "kubernetes-make-kubeconfig"
 
 
-def install(master: Host, server: str) -> None:
+def install(master: Host, server: str, pki_dir: str) -> None:
     master.put_file(f"{HOST_BIN_DIR}/{COMMAND}", templates.render(
-        PART_DIR, "kubernetes-make-kubeconfig.sh.j2", signing=json.dumps(SIGNING), pki=PKI_DIR,
+        PART_DIR, "kubernetes-make-kubeconfig.sh.j2", signing=json.dumps(SIGNING), pki=pki_dir,
         admin=ADMIN_KUBECONFIG, server=server), mode=0o755)
+
+
+@declares(needs=("kubernetes",), provides=())
+def apply(lab, target) -> None:
+    """The command on every control plane, for the cluster's API endpoint."""
+    cluster = target.kubernetes
+    for plane in cluster.control_planes:
+        install(plane.host, cluster.server, cluster.pki.directory)
+    target.capabilities.add("make-kubeconfig")

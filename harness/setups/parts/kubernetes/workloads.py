@@ -24,7 +24,7 @@ from harness.setups.parts.kubernetes.layout import CONTAINERD_SOCKET
 
 if TYPE_CHECKING:
     from harness.lab.host import CommandResult, Host
-    from harness.setups.parts.kubernetes.fcio import Cluster
+    from harness.setups.parts.kubernetes.cluster import Cluster
 
 SCALE_TIMEOUT_S = 120
 
@@ -125,7 +125,7 @@ class KubeWorkload:
                    f"in its EndpointSlices", SCALE_TIMEOUT_S, interval=0.2)
         if not self.headless:
             want = sorted(f"{ip}:{self.port}" for ip in self.pod_ips())
-            for host in self.cluster.members:
+            for host in self.cluster.proxies:
                 wait_until(lambda: self.proxied_on(host) == want,
                            f"kube-proxy on {host.name} to send {self.namespace}/{self.name} to {want}",
                            SCALE_TIMEOUT_S, interval=0.2)
@@ -166,14 +166,16 @@ def ready(pod: client.V1Pod) -> bool:
 
 
 def kube_pod(cluster: Cluster, pod: client.V1Pod, port: int) -> KubePod:
-    hosts = {h.name: h for h in cluster.members}
+    hosts = {h.name: h for h in cluster.kubelets}
     return KubePod(pod.metadata.name, pod.metadata.namespace, [i.ip for i in pod.status.pod_ips or ()],
                    hosts[pod.spec.node_name],
                    pod.status.container_statuses[0].container_id.split("://", 1)[1], port)
 
 
 class KubeWorkloads:
-    def __init__(self, cluster: Cluster, image: str):
+    def __init__(self, cluster: Cluster, image: str, namespace: str = "default"):
+        #: where a workload goes when none is named (an attached cluster: the run's own)
+        self.namespace = namespace
         self.cluster, self.image = cluster, image
         self._core = client.CoreV1Api(cluster.api)
         self._made: dict[tuple[str, str], KubeWorkload] = {}
@@ -206,8 +208,9 @@ class KubeWorkloads:
             return False
         wait_until(gone, f"pod {pod.namespace}/{pod.name} to be deleted", 60, interval=0.2)
 
-    def __call__(self, name: str, namespace: str = "default", port: int = 8080,
+    def __call__(self, name: str, namespace: str | None = None, port: int = 8080,
                  headless: bool = False) -> KubeWorkload:
+        namespace = namespace or self.namespace
         key = (namespace, name)
         if key not in self._made:
             self._made[key] = KubeWorkload(self.cluster, self.image, name, namespace, port, headless)

@@ -1,21 +1,26 @@
-"""The pod network of the setups that do not run real Kubernetes components
-yet (fcio-k8s runs the real flanneld: harness/setups/parts/kubernetes).
+"""The pod network of the stand-ins: kubeadm-ha (seed 004), and the
+stand-in recipes the benchmarks compare the real setups with
+(recipes.STAND_INS; fcio-k8s, k3s, nixos and centos-hardway run the real
+flanneld: harness/setups/parts/kubernetes).
 
-- k3s (seed 001): flannel host-gw on the SRV network (flannel.py, the stand-in for flanneld);
-- centos-hardway (seed 003): flannel vxlan on the workers, leases in etcd
-  (flannel.py);
 - kubeadm-ha (seed 004): Calico-style BGP with BIRD, IPv6 only, no overlay
   (bgp.py, the stand-in for calico-node);
-- nixos: host routes to every node's subnet (the host-gw data plane),
-  which is what its seed needs of the pod network.
+- stand-in k3s (seed 001): flannel host-gw on the SRV network (flannel.py,
+  the stand-in for flanneld);
+- stand-in centos-hardway (seed 003): flannel vxlan on the workers, leases
+  in etcd (flannel.py);
+- stand-in fcio-k8s and nixos: host routes to every node's subnet (the
+  host-gw data plane), which is what their seeds need of the pod network.
 
 These are STAND-INS: the lab builds the kernel data plane flanneld /
-calico-node would build, until these setups move onto the real components.
-BIRD runs for real.
+calico-node would build. BIRD runs for real.
 """
 from __future__ import annotations
 
+from harness.setups.parts import declares
+
 import json
+import shlex
 import time
 from dataclasses import dataclass
 
@@ -46,6 +51,7 @@ class PodNetwork:
         return bool(set(host.roles) & self.reaching_roles)
 
 
+@declares(provides=("pod_network",))
 def host_gw(lab, target, network: str | None = None) -> None:
     """The host-gw data plane: every node routes each other node's pod subnet
     via that node's address on `network` (the first shared one when None)."""
@@ -56,6 +62,7 @@ def host_gw(lab, target, network: str | None = None) -> None:
                    "pod-network", "host-gw")
 
 
+@declares(needs=("etcd",), provides=("pod_network",))
 def flannel_vxlan(lab, target) -> None:
     """flannel's vxlan backend (flannel.py stands in for flanneld): the
     network config and the leases in etcd, the VXLAN devices on the workers."""
@@ -66,6 +73,7 @@ def flannel_vxlan(lab, target) -> None:
                    "pod-network", "vxlan")
 
 
+@declares(provides=("bgp", "pod_network"))
 def calico_bgp(lab, target) -> None:
     """Calico-style BGP with BIRD (stand-in for calico-node's routing)."""
     subnets = node_subnets(lab.topology)
@@ -82,10 +90,38 @@ def apply_host_gw(lab, subnets, network: str | None) -> None:
     for host in lab.hosts.values():
         if not set(host.roles) & KUBERNETES_ROLES:
             continue
-        commands = [FORWARDING, *masquerade(lab.topology)] if host.name in subnets else []
+        commands = [FORWARDING, *masquerade(lab.topology), *closed_to_outsiders(lab.topology)] \
+            if host.name in subnets else []
         commands += [r.command() for r in
                      flannel.host_gw_routes(lab.topology, subnets, host.name, network)]
         if commands:
+            host.succeed(" && ".join(commands))
+
+
+def closed_to_outsiders(topology, chain_position: str = "-A") -> list[str]:
+    """Seed 001: "non-Kubernetes VMs can not access the cluster network
+    directly", even with a route to it: what a node forwards to the pod
+    network from a host without a Kubernetes role is dropped (the platform's
+    filter, applied where the lab forwards), unless it answers a connection a
+    pod opened (a pod writing to the NFS VM gets its replies). `chain_position`
+    "-I" puts it before the accept rules flanneld and kube-proxy add."""
+    return [shlex.join(["iptables" if cidr.version == 4 else "ip6tables", chain_position, "FORWARD",
+                        "-s", str(address), "-d", str(cidr), "-m", "conntrack", "!", "--ctstate",
+                        "ESTABLISHED,RELATED", "-j", "DROP"])
+            for cidr in topology.pod_cidrs
+            for host in topology.hosts.values() if not set(host.roles) & KUBERNETES_ROLES
+            for by_family in host.addresses.values() for address in by_family.values()
+            if address.version == cidr.version]
+
+
+@declares(needs=("pod_network",))
+def platform_filter(lab, target) -> None:
+    """The hosting platform's filter of seed 001 on every host that routes
+    pods (the real flanneld filters nothing): hosts without a Kubernetes role
+    cannot reach the cluster network, even when they route to it."""
+    commands = closed_to_outsiders(lab.topology, "-I")
+    for host in lab.hosts.values():
+        if commands and target.pod_network.reaches_pods(host) and host.name in target.pod_network.subnets:
             host.succeed(" && ".join(commands))
 
 

@@ -3,10 +3,13 @@
 kube-proxy on (the roles are in the recipe)."""
 from __future__ import annotations
 
+from harness.setups.parts import declares
+
 from harness.setups.parts.service_proxy.proxy import ServiceProxy
 
+@declares(needs=("dns",), provides=("service_proxy",))
 def apply(lab, target, roles: frozenset[str]) -> None:
     """The proxy on every host with one of `roles` (where the seed runs kube-proxy)."""
     hosts = [h for h in lab.hosts.values() if set(h.roles) & roles]
-    if hosts and target.provided("dns"):  # ClusterIPs are allocated by the cluster DNS
-        target.provide("service_proxy", ServiceProxy(hosts), "service-proxy")
+    # ClusterIPs are allocated by the cluster DNS (target.dns)
+    target.provide("service_proxy", ServiceProxy(hosts), "service-proxy")

@@ -7,16 +7,16 @@ Retain) and `nfs_archive_on_delete` (true, the chart's default).
 """
 from __future__ import annotations
 
+from harness.setups.parts import declares
+
 from harness.setups.parts.storage import nfs
 from harness.model.setups import KUBERNETES_ROLES
 
 
 
+@declares(provides=("storage", "claim"), only_with_role="nfs")
 def apply(lab, target) -> None:
-    hosts = lab.with_role("nfs")
-    if not hosts:
-        return  # seed 001: persistent volume storage on NFS is optional
-    host = hosts[0]
+    host = lab.with_role("nfs")[0]  # seed 001: persistent volume storage on NFS is optional
     options = lab.topology.options
     storage = nfs.NfsStorage(host, host.address(), options.get("nfs_reclaim_policy", "Delete"),
                              bool(options.get("nfs_archive_on_delete", True)))

@@ -1,4 +1,4 @@
-"""Loaded by `harness repro` into its pytest run (`-p harness.pytest_plugin.repro`):
+"""Loaded by `harness repro` into its pytest run (`-p harness.pytest_plugin.repro_faults`):
 before the first test, applies the setup (the `target` fixture) and injects
 the case's faults. The faults come as JSON in HARNESS_REPRO_FAULTS."""
 from __future__ import annotations

@@ -9,8 +9,14 @@ which shipped CoreDNS 1.8, the last line that answers wildcard queries
 """
 from __future__ import annotations
 
-from harness.lab import templates
-from harness.setups.parts.kubernetes.layout import PART_DIR
+from concurrent.futures import ThreadPoolExecutor
+
+from harness.lab import resolver, templates
+from harness.lab.wait import wait_until
+from harness.setups.parts import declares
+from harness.setups.parts.kubernetes import api as k8s_api
+from harness.setups.parts.kubernetes.kubelet import IMAGES, import_images
+from harness.setups.parts.kubernetes.layout import PART_DIR, cluster_dns_ip
 
 
 NAMESPACE = "kube-system"
@@ -20,6 +26,8 @@ REPLICAS = 2
 #: bound, as with the stand-in); the NixOS addon's Corefile caches longer.
 TTL = 1
 LABELS = {"k8s-app": "kube-dns"}
+#: topology option `coredns`: the line, by the artifacts' image of its binary
+LINES = {"1.8": "coredns-1.8", "current": "coredns-1.12"}
 
 
 def manifests(image: str, cluster_ip: str, domain: str) -> list[dict]:
@@ -60,3 +68,25 @@ def manifests(image: str, cluster_ip: str, domain: str) -> list[dict]:
                   "ports": [{"name": f"dns-{p.lower()}", "port": 53, "protocol": p}
                             for p in ("UDP", "TCP")]}},
     ]
+
+
+@declares(needs=("kubernetes", "kubelets", "pod_network", "service_proxy"),
+          provides=("dns_server", "resolve"))
+def apply(lab, target) -> None:
+    """CoreDNS at the cluster DNS IP, of the line the topology's option
+    `coredns` names; the hosts that reach Service IPs use it as their resolver."""
+    cluster = target.kubernetes
+    line = lab.topology.options.get("coredns", "1.8")
+    image = IMAGES[LINES[line]]
+    address = cluster_dns_ip(cluster.service_cidr)
+    with ThreadPoolExecutor(max_workers=len(cluster.kubelets)) as pool:
+        list(pool.map(lambda host: import_images(host, [image]), cluster.kubelets))
+    cluster.apply(manifests(image, address, cluster.domain))
+    wait_until(lambda: k8s_api.rolled_out(cluster.api, NAMESPACE, "coredns"),
+               f"deployment {NAMESPACE}/coredns ({image}) to roll out", timeout=180, interval=0.5)
+    for host in target.service_proxy.hosts:
+        host.put_file("/etc/resolv.conf", resolver.resolv_conf(address, cluster.domain))
+    cluster.versions["coredns"] = image.rsplit(":", 1)[1]
+    target.provide("dns_server", address)
+    target.provide("resolve", resolver.resolver(["ipv4" if c.version == 4 else "ipv6"
+                                                 for c in lab.topology.pod_cidrs]), "dns")

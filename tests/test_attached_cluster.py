@@ -1,0 +1,330 @@
+"""The suites against a cluster the harness did not make: a real lab cluster
+used as a customer's would be. Its kubeconfig comes from
+`kubernetes-make-kubeconfig` (`harness export`); the attached run happens on
+the lab's frontend, inside the lab's network, as on a customer's
+workstation (the lab's addresses are not reachable from this machine). No
+mock apiserver: every error below is a real apiserver's or a real socket's."""
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.lab.host import CommandResult, Host, MissingCapability
+from harness.model.topology import HostSpec
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+TOPOLOGY = ROOT / "fixtures" / "topologies" / "fcio-k8s.yaml"
+#: tests of test_health.py that need nothing but the API
+API_TESTS = {"test_every_node_is_ready_at_the_pinned_version",
+             "test_apiserver_health_endpoints[livez]", "test_apiserver_health_endpoints[readyz]",
+             "test_loadbalancer_service_stays_pending"}
+RUN_NAMESPACES = ["get", "namespaces", "-l", "app.kubernetes.io/managed-by=harness", "-o", "name"]
+
+
+def harness(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "harness"), *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def shared_dir():
+    """A directory the lab's hosts see too (their /tmp is their own)."""
+    path = Path(tempfile.mkdtemp(prefix="harness-attached-", dir="/var/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cluster(shared_dir):
+    """A real seed-000 lab with sshd on its hosts, its cluster-admin kubeconfig
+    and an ssh inventory of it beside: (lab id, kubeconfig)."""
+    up = harness("up", str(TOPOLOGY), "--apply", "--ssh")
+    assert up.returncode == 0, up.stderr[-3000:]
+    lab_id = re.search(r"lab (\S+) is up", up.stdout).group(1)
+    try:
+        kubeconfig = shared_dir / "kubeconfig"
+        exported = harness("export", lab_id, "--kubeconfig", str(kubeconfig),
+                           "--inventory", str(shared_dir / "inventory.yaml"))
+        assert exported.returncode == 0, exported.stderr
+        assert kubeconfig.stat().st_mode & 0o777 == 0o600
+        assert (shared_dir / "inventory.key").stat().st_mode & 0o777 == 0o600
+        yield lab_id, kubeconfig
+    finally:
+        down = harness("down", lab_id)
+        assert down.returncode == 0, down.stderr
+
+
+def on_frontend(lab_id: str, *argv: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return harness("exec", lab_id, "frontend", "--", *argv, timeout=timeout)
+
+
+def kubectl_on_master(lab_id: str, *args: str) -> str:
+    result = harness("exec", lab_id, "master", "--", "kubectl", *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def pytest_argv(*args: str) -> list[str]:
+    return [str(BIN / "pytest"), "-p", "no:cacheprovider", "-q", "-rs", *args]
+
+
+def outcomes(junit: Path) -> dict[str, tuple[str, str]]:
+    """test name -> (passed | skipped | failed | error, message)."""
+    found = {}
+    for case in ET.parse(junit).iter("testcase"):
+        result = next((c for c in case if c.tag in ("skipped", "failure", "error")), None)
+        kind = {None: "passed", "failure": "failed"}.get(None if result is None else result.tag,
+                                                         None if result is None else result.tag)
+        found[case.get("name")] = (kind, "" if result is None else result.get("message", ""))
+    return found
+
+
+def test_kubeconfig_only_passes_the_api_tests_and_skips_host_tests_naming_the_capability(
+        cluster, shared_dir):
+    lab_id, kubeconfig = cluster
+    namespaces_before = kubectl_on_master(lab_id, "get", "namespaces", "-o", "name")
+    junit = shared_dir / "kubeconfig-only.xml"
+    run = on_frontend(lab_id, *pytest_argv(str(ROOT / "suites" / "test_health.py"),
+                                           str(ROOT / "suites" / "test_services.py"),
+                                           "--kubeconfig", str(kubeconfig), f"--junitxml={junit}"))
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    found = outcomes(junit)
+    assert {name for name, (kind, _) in found.items() if kind == "passed"} == API_TESTS, found
+    skipped = {name: message for name, (kind, message) in found.items() if kind == "skipped"}
+    assert set(found) == API_TESTS | set(skipped), found
+    for name, message in skipped.items():
+        # each skip names what the cluster lacks: its hosts (no ssh inventory), or a
+        # capability only a setup's parts or an inventory would give
+        assert re.search(r"lacks capability: .*\b(hosts|service-proxy|make-kubeconfig)\b", message), \
+            f"{name}: {message}"
+    assert any("capability: hosts (no ssh inventory (--inventory)" in m for m in skipped.values()), \
+        skipped
+    # nothing stays on the cluster: the run's namespace is gone, no other was made
+    assert kubectl_on_master(lab_id, *RUN_NAMESPACES).strip() == ""
+    assert kubectl_on_master(lab_id, "get", "namespaces", "-o", "name") == namespaces_before
+    assert "health-lb" not in kubectl_on_master(lab_id, "get", "services", "-A")
+
+
+def test_with_an_inventory_host_checks_pass_and_what_needs_a_supervisor_is_skipped_named(
+        cluster, shared_dir):
+    """The same health and lab checks as on the lab, through ssh from the
+    frontend; a customer's host is never faulted: what needs the host's
+    supervisor (a service of the test's own) is skipped naming it."""
+    lab_id, kubeconfig = cluster
+    junit = shared_dir / "inventory.xml"
+    run = on_frontend(lab_id, *pytest_argv(str(ROOT / "suites" / "test_health.py"),
+                                           str(ROOT / "suites" / "test_lab.py"),
+                                           "--kubeconfig", str(kubeconfig),
+                                           "--inventory", str(shared_dir / "inventory.yaml"),
+                                           f"--junitxml={junit}"))
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    found = outcomes(junit)
+    not_passed = {name: outcome for name, outcome in found.items() if outcome[0] != "passed"}
+    assert sorted(not_passed) == [f"test_service_reachable_from_other_hosts[{h}]" for h in
+                                  ("frontend", "master", "node1", "node2", "node3")], not_passed
+    assert all(kind == "skipped" and "lacks capability: supervisor (SshHost" in message
+               for kind, message in not_passed.values()), not_passed
+    health = [name for name in found if name.startswith(("test_kubectl_cluster_info",
+                                                          "test_each_role_listens",
+                                                          "test_make_kubeconfig"))]
+    assert len(health) == 3, found   # the host checks ran over ssh, and passed
+    assert kubectl_on_master(lab_id, *RUN_NAMESPACES).strip() == ""
+
+
+def test_an_ssh_host_that_refuses_is_one_line(cluster, shared_dir):
+    lab_id, kubeconfig = cluster
+    inventory = yaml.safe_load((shared_dir / "inventory.yaml").read_text())
+    other_key = shared_dir / "other.key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other_key)], check=True)
+    inventory["hosts"]["node2"]["key"] = str(other_key)
+    (shared_dir / "refused.yaml").write_text(yaml.safe_dump(inventory))
+    for argv in (pytest_argv(str(ROOT / "suites" / "test_health.py")),
+                 [str(BIN / "harness"), "status"]):
+        run = on_frontend(lab_id, *argv, "--kubeconfig", str(kubeconfig),
+                          "--inventory", str(shared_dir / "refused.yaml"))
+        assert run.returncode in (2, 4), run.stdout + run.stderr
+        line = one_error_line(run, "ERROR: " if run.returncode == 4 else "harness: ")
+        assert "host node2 (ssh://root@192.168.21.2) refused: " in line, line
+        assert "Permission denied (publickey)" in line, line
+
+
+@pytest.mark.parametrize("inventory, says", [
+    ({"hosts": {"a": {"roles": ["boss"]}}}, "hosts.a.roles: a list of roles among"),
+    ({"hosts": {"a": {"roles": ["node"], "adress": "x"}}}, "hosts.a.adress: unknown key"),
+    ({"backend": "telnet", "hosts": {"a": {"roles": ["node"]}}}, "backend: must be one of ssh, paramiko"),
+    ({"setup": "fcio-k8s"}, "hosts: required"),
+])
+def test_a_bad_inventory_is_one_line_naming_the_key(tmp_path, inventory, says):
+    path = tmp_path / "inventory.yaml"
+    path.write_text(yaml.safe_dump(inventory))
+    run = subprocess.run(pytest_argv(str(ROOT / "suites" / "test_health.py"), "--kubeconfig",
+                                     str(tmp_path / "unread"), "--inventory", str(path)),
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert run.returncode == 4
+    assert f"inventory {path}: {says}" in one_error_line(run, "ERROR: ")
+
+
+def pid_running(needle: str) -> int | None:
+    """The pid of the pytest whose command line holds `needle` (a path only
+    this test uses), if one runs."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if any(a.endswith(b"/pytest") for a in argv[:2]) and needle.encode() in argv:
+                return int(entry.name)
+    return None
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_the_run_namespace_goes_even_after_ctrl_c(cluster, shared_dir, signum):
+    """Interrupted while it holds an object, the attached run still removes
+    its namespace, object and all, before it exits."""
+    lab_id, kubeconfig = cluster
+    ready = shared_dir / f"held-{signum.name}"
+    run = subprocess.Popen(
+        [str(BIN / "harness"), "exec", lab_id, "frontend", "--", "env", f"HOLD_READY={ready}",
+         *pytest_argv(str(ROOT / "tests" / "fixtures" / "suites" / "attached_hold.py"),
+                      "--kubeconfig", str(kubeconfig))],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not ready.exists():
+            assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+            time.sleep(0.2)
+        namespace = ready.read_text()
+        assert namespace.startswith("harness-"), namespace
+        assert kubectl_on_master(lab_id, "get", "configmap", "held", "-n", namespace, "-o",
+                                 "jsonpath={.data.held}") == "yes"
+        pid = pid_running(str(kubeconfig))
+        assert pid, "the attached pytest is not running"
+        os.kill(pid, signum)
+        out, err = run.communicate(timeout=180)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    assert run.returncode == 2, out[-2000:] + err[-2000:]   # pytest: interrupted
+    assert "passed" not in out, out[-2000:]
+    assert kubectl_on_master(lab_id, *RUN_NAMESPACES).strip() == ""
+    gone = harness("exec", lab_id, "master", "--", "kubectl", "get", "namespace", namespace)
+    assert gone.returncode == 1 and "NotFound" in gone.stderr, gone.stdout + gone.stderr
+
+
+def test_status_summarises_nodes_versions_and_capabilities(cluster):
+    lab_id, kubeconfig = cluster
+    status = on_frontend(lab_id, str(BIN / "harness"), "status", "--kubeconfig", str(kubeconfig))
+    assert status.returncode == 0, status.stderr
+    cells = [[c.strip() for c in line.strip().strip("│").split("│")]
+             for line in status.stdout.splitlines() if line.startswith("│")]
+    rows = {row[0]: row[1:] for row in cells}
+    assert sorted(rows) == ["frontend", "master", "node1", "node2", "node3"], status.stdout
+    assert rows["master"][0] == "master" and rows["node1"][0] == "node", status.stdout
+    assert all(row[1:3] == ["Ready", "v1.34.4"] for row in rows.values()), status.stdout
+    assert "control planes: master" in status.stdout
+    assert re.search(r"^capabilities: .*k8s-api.*workloads", status.stdout, re.M), status.stdout
+    assert "lacks: hosts" in status.stdout
+
+
+def one_error_line(result: subprocess.CompletedProcess, prefix: str) -> str:
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert "Traceback" not in result.stdout + result.stderr, result.stderr
+    assert len(lines) == 1 and lines[0].startswith(prefix), lines
+    return lines[0]
+
+
+def refused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]   # closed again: nothing listens there
+
+
+@pytest.fixture
+def bad_kubeconfigs(tmp_path):
+    """name -> (kubeconfig path, what its one error line says)."""
+    good = {"apiVersion": "v1", "kind": "Config", "current-context": "c",
+            "clusters": [{"name": "k", "cluster": {"server": f"https://127.0.0.1:{refused_port()}",
+                                                    "insecure-skip-tls-verify": True}}],
+            "users": [{"name": "u", "user": {"token": "t"}}],
+            "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}]}
+    files = {"missing": (tmp_path / "absent", "No such file or directory"),
+             "not-yaml": (tmp_path / "not-yaml", "not YAML"),
+             "not-a-kubeconfig": (tmp_path / "list", "not a kubeconfig"),
+             "no-such-context": (tmp_path / "context", "c2"),
+             "refused": (tmp_path / "refused", "cannot reach the apiserver https://127.0.0.1:")}
+    files["not-yaml"][0].write_text("clusters: [\n")
+    files["not-a-kubeconfig"][0].write_text("- 1\n- 2\n")
+    files["no-such-context"][0].write_text(yaml.safe_dump({**good, "current-context": "c2"}))
+    files["refused"][0].write_text(yaml.safe_dump(good))
+    return files
+
+
+@pytest.mark.parametrize("case", ["missing", "not-yaml", "not-a-kubeconfig", "no-such-context",
+                                  "refused"])
+def test_a_bad_kubeconfig_or_unreachable_apiserver_is_one_line(bad_kubeconfigs, case):
+    path, says = bad_kubeconfigs[case]
+    run = subprocess.run(pytest_argv(str(ROOT / "suites" / "test_health.py"), "--kubeconfig", str(path)),
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert run.returncode == 4, run.stdout + run.stderr   # pytest: usage error, nothing ran
+    assert says in one_error_line(run, "ERROR: ")
+    status = harness("status", "--kubeconfig", str(path), timeout=120)
+    assert status.returncode == 2
+    assert says in one_error_line(status, "harness: ")
+
+
+def test_refused_credentials_and_another_clusters_ca_are_one_line(cluster, shared_dir):
+    """A real apiserver: a token it does not know, a CA that did not sign it."""
+    lab_id, kubeconfig = cluster
+    config = yaml.safe_load(kubeconfig.read_text())
+    config["users"][0]["user"] = {"token": "not-a-token-of-this-cluster"}
+    (shared_dir / "bad-token").write_text(yaml.safe_dump(config))
+    config = yaml.safe_load(kubeconfig.read_text())
+    ca = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                         "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "/dev/null",
+                         "-subj", "/CN=another-ca", "-days", "1"],
+                        capture_output=True, check=True).stdout
+    config["clusters"][0]["cluster"]["certificate-authority-data"] = base64.b64encode(ca).decode()
+    (shared_dir / "other-ca").write_text(yaml.safe_dump(config))
+    for name, says in (("bad-token", "refused the credentials of kubeconfig"),
+                       ("bad-token", "401 Unauthorized"), ("other-ca", "TLS with the apiserver")):
+        run = on_frontend(lab_id, *pytest_argv(str(ROOT / "suites" / "test_health.py"),
+                                               "--kubeconfig", str(shared_dir / name)))
+        assert run.returncode == 4, run.stdout + run.stderr
+        assert says in one_error_line(run, "ERROR: ")
+
+
+class CoreOnly(Host):
+    """A host offering the core only, as a customer's ssh host does."""
+
+    def exec(self, argv, input=None, timeout=60) -> CommandResult:
+        return CommandResult(self.name, " ".join(argv), 0, "", "")
+
+
+@pytest.mark.parametrize("method, capability", [
+    ("crash", "crash"), ("start", "crash"), ("block", "block"), ("unblock", "block"),
+    ("supervisor_proxy", "supervisor"), ("shell_argv", "shell")])
+def test_a_host_needs_only_exec_and_lacks_the_rest_by_name(method, capability):
+    host = CoreOnly(HostSpec("customer1", ("node",), {}), "attached")
+    host.put_file("/etc/x", "x")   # the core works
+    with pytest.raises(MissingCapability) as raised:
+        getattr(host, method)()
+    assert raised.value.capability == capability
+    assert f"lacks capability: {capability} (CoreOnly customer1" in str(raised.value)
+    with pytest.raises(MissingCapability, match="capability: connect "):
+        host.connect("10.0.0.1", 443)
