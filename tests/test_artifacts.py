@@ -332,6 +332,18 @@ def test_busybox_has_every_applet_in_bin(e2e_images):
     assert exec_("/bin/sysctl", "-n", "kernel.ostype").stdout.strip() == "Linux"
     assert exec_("/bin/wget", "--help").returncode in (0, 1)
     assert exec_("test", "-e", "/usr/bin/dpkg").returncode == 1, "busybox alone, no Debian root"
+    # the ConfigMap/Secret environment tests read names that are no shell names through `sh -c env`
+    passed_on = exec_("env", "data-1=value-1", "sh", "-c", "env").stdout.splitlines()
+    assert "data-1=value-1" in passed_on, passed_on
+
+
+def test_nonewprivs_escalates_unless_no_new_privileges_is_set(e2e_images, containerd):
+    """The AllowPrivilegeEscalation test tells `false` from escalation by nnp's
+    effective uid: as user 1000 the setuid program runs as root."""
+    ctr, cgroup = containerd
+    ref = next(n for n in spec.E2E_REFS if "/nonewprivs:" in n)
+    ran = ctr("run", "--rm", "--cgroup", f"/{cgroup}/nnp", "--user", "1000", ref, "nnp")
+    assert ran.stdout.strip() == "Effective uid: 0", (ran.stdout, ran.stderr)
 
 
 @pytest.mark.parametrize("name, page", [("httpd", "It works!"), ("nginx", "Welcome to nginx!")])

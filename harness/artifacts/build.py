@@ -154,7 +154,7 @@ def build(steps: Steps | None = None, force: bool = False) -> tuple[store.Artifa
             agnhost = tmp / spec.BINARIES["agnhost"].directory / "agnhost"
             archive = f"images/{spec.E2E_ARCHIVE}"
             try:
-                e2e_images.build(tmp / archive, tmp, agnhost,
+                e2e_images.build(tmp / archive, tmp, agnhost, tmp / spec.BINARIES["nnp"].directory / "nnp",
                                  module_dir(go, "kubernetes", "k8s.io/kubernetes"), steps)
             except (e2e_images.E2eImageError, LookupError) as exc:
                 raise BuildError(f"the e2e images: {exc}") from None

@@ -13,7 +13,14 @@ upstream images are, on a Debian root instead of Alpine:
 - agnhost adds our agnhost binary at /agnhost (and /agnhost-2), localhost.crt
   and localhost.key from the k8s.io/kubernetes module, /uploads;
 - kitten and nautilus add their pages (from the module) to agnhost's layers;
-- busybox is Debian's busybox-static alone, every applet linked in /bin.
+- nonewprivs adds nnp (test/images/nonewprivs, built from our module) setuid
+  root at /usr/local/bin/nnp, as its Dockerfile does;
+- busybox is Debian's busybox-static, every applet linked in /bin, but with
+  Debian's bash-static as /bin/sh: Debian's busybox ash (1.35, and 1.37 in
+  trixie alike) drops environment variables whose names are no shell names
+  (`data-1=value-1`), which upstream's busybox image passes on to `env`, and
+  the conformance tests that read a ConfigMap or Secret through `sh -c env`
+  depend on that. bash passes them on.
 
 debootstrap reads the Debian mirror apt uses at build time; nothing is
 fetched when a lab runs.
@@ -102,14 +109,14 @@ def _pack(root: Path, out: Path) -> None:
           "-C", str(root), "-cf", str(out), "."], "packing the e2e root")
 
 
-def _busybox_layer(busybox: Path) -> bytes:
+def _busybox_layer(busybox: Path, sh: Path) -> bytes:
     applets = _run([str(busybox), "--list"], "listing busybox's applets").split()
-    links = {f"bin/{a}": "busybox" for a in applets if a != "busybox"}
-    return images.files_layer({"bin/busybox": busybox, "etc/passwd": BUSYBOX_PASSWD,
+    links = {f"bin/{a}": "busybox" for a in applets if a not in ("busybox", "sh")}
+    return images.files_layer({"bin/busybox": busybox, "bin/sh": sh, "etc/passwd": BUSYBOX_PASSWD,
                                "etc/group": BUSYBOX_GROUP, "root": None}, links)
 
 
-def build(out: Path, work: Path, agnhost: Path, module_dir: Path, steps: Steps) -> list[str]:
+def build(out: Path, work: Path, agnhost: Path, nnp: Path, module_dir: Path, steps: Steps) -> list[str]:
     """Write every e2e image into the archive `out` (`work`: scratch space,
     emptied afterwards); returns the names registered."""
     mirror = debian.apt_mirror()
@@ -125,8 +132,12 @@ def build(out: Path, work: Path, agnhost: Path, module_dir: Path, steps: Steps) 
             _configure_root(root)
             base = work / "e2e-root.tar"
             _pack(root, base)
-            busybox = work / "busybox"
+            busybox, sh = work / "busybox", work / "bash-static"
             shutil.copy2(root / "bin/busybox", busybox)
+            shutil.copy2(root / "bin/bash-static", sh)
+            setuid_nnp = work / "nnp"
+            shutil.copy(nnp, setuid_nnp)
+            setuid_nnp.chmod(0o4755)
         missing = [f"{module_dir}/{rel}" for files in MODULE_FILES.values() for rel in files.values()
                    if not (module_dir / rel).is_file()]
         if missing:
@@ -137,7 +148,8 @@ def build(out: Path, work: Path, agnhost: Path, module_dir: Path, steps: Steps) 
             {"agnhost": agnhost, "uploads": None,
              **{path: module_dir / rel for path, rel in MODULE_FILES["agnhost"].items()}},
             {"agnhost-2": "agnhost"})
-        layers["busybox"] = _busybox_layer(busybox)
+        layers["busybox"] = _busybox_layer(busybox, sh)
+        layers["nonewprivs"] = images.files_layer({"usr/local/bin/nnp": setuid_nnp})
         with steps.step(f"e2e images: {len(spec.E2E_REFS)} names into {out.name}"):
             specs = []
             for image in spec.E2E_IMAGES:
@@ -151,5 +163,5 @@ def build(out: Path, work: Path, agnhost: Path, module_dir: Path, steps: Steps) 
             return sorted(images.write_archive(out, specs))
     finally:
         shutil.rmtree(root, ignore_errors=True)
-        for scratch in (work / "e2e-root.tar", work / "busybox"):
+        for scratch in (work / "e2e-root.tar", work / "busybox", work / "bash-static", work / "nnp"):
             scratch.unlink(missing_ok=True)

@@ -42,7 +42,7 @@ def _descriptor(data: bytes | Path, media_type: str) -> dict:
 
 def files_layer(files: dict[str, Path | bytes | None], links: dict[str, str] | None = None) -> bytes:
     """A layer of `files` (path in the image -> a file whose content it gets,
-    mode 0755 if that file is executable; bytes, mode 0644; None: a
+    mode 0755 if that file is executable, its setuid/setgid bits kept; bytes, mode 0644; None: a
     directory) and symlinks (path -> target); parent directories and /tmp
     are made; everything root-owned."""
     entries: dict[str, tarfile.TarInfo] = {}
@@ -64,7 +64,8 @@ def files_layer(files: dict[str, Path | bytes | None], links: dict[str, str] | N
             continue
         info = tarfile.TarInfo(name)
         if isinstance(source, Path):
-            info.size, info.mode = source.stat().st_size, 0o755 if source.stat().st_mode & 0o111 else 0o644
+            st = source.stat()
+            info.size, info.mode = st.st_size, 0o755 | st.st_mode & 0o6000 if st.st_mode & 0o111 else 0o644
         else:
             info.size, info.mode = len(source), 0o644
         entries[name], contents[name] = info, source

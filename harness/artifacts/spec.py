@@ -83,6 +83,9 @@ GO_BUILDS: tuple[GoBuild, ...] = (
     GoBuild("kubernetes", "kubernetes", ".", "k8s.io/kubernetes", K8S_APPLETS, _k8s_version_flags()),
     GoBuild("agnhost", "kubernetes", "k8s.io/kubernetes/test/images/agnhost", "k8s.io/kubernetes",
             version_flags=_k8s_version_flags(), tag=AGNHOST_TAG),
+    # the nonewprivs e2e image's setuid program (prints its effective uid)
+    GoBuild("nnp", "kubernetes", "k8s.io/kubernetes/test/images/nonewprivs", "k8s.io/kubernetes",
+            tag="1.3"),
     GoBuild("pause", "kubernetes", "./pause", "k8s.io/kubernetes", version_flags=("main.version={tag}",),
             tag=PAUSE_VERSION),
     GoBuild("coredns-1.8", "coredns-1.8", "github.com/coredns/coredns", "github.com/coredns/coredns"),
@@ -206,7 +209,7 @@ E2E_REGISTRY = "registry.k8s.io/e2e-test-images"
 #: the Debian root under every e2e image but busybox: the tools the e2e tests
 #: exec in agnhost pods (sh, dig, curl, nc, ip), and the servers of httpd and nginx
 E2E_PACKAGES = ("bash", "curl", "bind9-dnsutils", "netcat-openbsd", "iproute2", "iputils-ping",
-                "procps", "apache2", "nginx", "busybox-static")
+                "procps", "apache2", "nginx", "busybox-static", "bash-static")
 #: the one archive holding every e2e image (they share the Debian root's layer)
 E2E_ARCHIVE = "e2e-images.tar"
 
@@ -220,7 +223,8 @@ class E2eImage:
     entrypoint: tuple[str, ...] = ()
     cmd: tuple[str, ...] = ()
     #: its own layer: "agnhost" (the binary, localhost.crt/.key, /uploads),
-    #: "busybox" (every applet in /bin), "kitten"/"nautilus" (their pages), "" none
+    #: "busybox" (every applet in /bin), "kitten"/"nautilus" (their pages),
+    #: "nonewprivs" (nnp, setuid root), "" none
     layer: str = ""
     debian: bool = True
 
@@ -241,6 +245,8 @@ E2E_IMAGES: tuple[E2eImage, ...] = (
     E2eImage(_e2e("httpd", "2.4.38-4", "2.4.39-4"), (), ("httpd-foreground",)),
     E2eImage(_e2e("nginx", "1.14-4", "1.15-4"), (), ("nginx", "-g", "daemon off;")),
     E2eImage(_e2e("jessie-dnsutils", "1.7"), (), ("/bin/sh",)),
+    # setuid root at /usr/local/bin/nnp: allowPrivilegeEscalation=false must keep uid 1000
+    E2eImage(_e2e("nonewprivs", "1.3"), (), ("nnp",), "nonewprivs"),
     E2eImage(_e2e("kitten", "1.7"), ("/agnhost",), ("test-webserver",), "kitten"),
     E2eImage(_e2e("nautilus", "1.7"), ("/agnhost",), ("test-webserver",), "nautilus"),
 )

@@ -69,8 +69,6 @@ def _failure_line(report) -> str:
     if not line:
         crash = getattr(report.longrepr, "reprcrash", None)
         line = results.one_line(crash.message if crash is not None else str(report.longrepr or ""))
-    if getattr(report, "wasxfail", ""):
-        line = f"{line} (expected: {report.wasxfail})"
     return diagnostics.redact(line)
 
 
