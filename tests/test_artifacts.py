@@ -332,18 +332,28 @@ def test_busybox_has_every_applet_in_bin(e2e_images):
     assert exec_("/bin/sysctl", "-n", "kernel.ostype").stdout.strip() == "Linux"
     assert exec_("/bin/wget", "--help").returncode in (0, 1)
     assert exec_("test", "-e", "/usr/bin/dpkg").returncode == 1, "busybox alone, no Debian root"
-    # the ConfigMap/Secret environment tests read names that are no shell names through `sh -c env`
-    passed_on = exec_("env", "data-1=value-1", "sh", "-c", "env").stdout.splitlines()
-    assert "data-1=value-1" in passed_on, passed_on
 
 
-def test_nonewprivs_escalates_unless_no_new_privileges_is_set(e2e_images, containerd):
-    """The AllowPrivilegeEscalation test tells `false` from escalation by nnp's
-    effective uid: as user 1000 the setuid program runs as root."""
+def test_busybox_sh_passes_on_names_that_are_no_shell_names(e2e_images, containerd):
+    """The ConfigMap/Secret environment tests run `sh -c env` in busybox, as
+    a pod's command, and read variables such as data-1 from its output."""
+    ctr, cgroup = containerd
+    ref = next(n for n in spec.E2E_REFS if "/busybox:" in n)
+    ran = ctr("run", "--rm", "--cgroup", f"/{cgroup}/env", "--env", "data-1=value-1", ref, "env-names",
+              "sh", "-c", "env")
+    assert "data-1=value-1" in ran.stdout.splitlines(), (ran.stdout, ran.stderr)
+
+
+@pytest.mark.parametrize("allow, uid", [(False, 1000), (True, 0)])
+def test_nonewprivs_escalates_only_when_new_privileges_are_allowed(e2e_images, containerd, allow, uid):
+    """The AllowPrivilegeEscalation tests tell the two apart by nnp's
+    effective uid: run as user 1000, the setuid program is root only where
+    no_new_privs is off."""
     ctr, cgroup = containerd
     ref = next(n for n in spec.E2E_REFS if "/nonewprivs:" in n)
-    ran = ctr("run", "--rm", "--cgroup", f"/{cgroup}/nnp", "--user", "1000", ref, "nnp")
-    assert ran.stdout.strip() == "Effective uid: 0", (ran.stdout, ran.stderr)
+    ran = ctr("run", "--rm", "--cgroup", f"/{cgroup}/nnp", *(["--allow-new-privs"] if allow else []), ref,
+              f"nnp-{uid}", "setpriv", "--reuid=1000", "--regid=1000", "--clear-groups", "nnp")
+    assert ran.stdout.strip() == f"Effective uid: {uid}", (ran.stdout, ran.stderr)
 
 
 @pytest.mark.parametrize("name, page", [("httpd", "It works!"), ("nginx", "Welcome to nginx!")])

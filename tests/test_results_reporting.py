@@ -38,13 +38,14 @@ def lab_ids(prefix: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def nightly(tmp_path_factory):
-    """Two nightly runs of the tiny topology; the second one plants a secret and fails."""
+    """Two nightly runs of the tiny topology (no upstream conformance tests:
+    tests/test_conformance.py runs those); the second one plants a secret and fails."""
     root = tmp_path_factory.mktemp("results")
     secret = "PLANTED" + secrets.token_hex(8)
-    first = run([*HARNESS, "nightly", "--results", str(root), "--suites", str(TINY_SUITES),
-                 "--topology", str(TINY)])
-    second = run([*HARNESS, "nightly", "--results", str(root), "--suites", str(TINY_SUITES),
-                  "--topology", str(TINY)],
+    nightly = [*HARNESS, "nightly", "--results", str(root), "--suites", str(TINY_SUITES),
+               "--topology", str(TINY), "--conformance-focus", ""]
+    first = run(nightly)
+    second = run(nightly,
                  env={"HARNESS_TINY_FAIL": "1", "HARNESS_TINY_SECRET": secret})
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     return root, secret
@@ -61,7 +62,7 @@ def test_results_json_records_outcomes_properties_and_bundle(nightly):
     assert isinstance(by_name["test_route_converges"].properties["convergence_s"], float)
     assert by_name["test_needs_bgp"].outcome == "skipped"
     assert "bgp" in by_name["test_needs_bgp"].reason
-    assert run_result.components == "stand-ins"
+    assert run_result.components == "real"  # test_needs_bgp asked for the target
     expected = by_name["test_expected_failure"]
     assert expected.outcome == "xfailed"
     # the limitation the marker names, then what the test raised
@@ -116,11 +117,11 @@ def test_report_renders_in_headless_chromium(nightly):
     root, _ = nightly
     html = (root / "index.html").read_text()
     cells = dict(re.findall(r'data-setup="nixos" data-suite="([^"]+)" data-status="([^"]+)"', html))
-    # the upstream conformance column is there; the stand-in setup has no API for it
+    # the upstream conformance column is there; this nightly ran none of its tests
     assert cells == {"test_tiny": "failed", "conformance": "unknown"}
     # a setup that did not run has no result: unknown, never passed
     assert 'data-setup="k3s" data-suite="test_tiny" data-status="unknown"' in html
-    assert 'data-setup="nixos" data-components="stand-ins"' in html
+    assert 'data-setup="nixos" data-components="real"' in html
     assert 'data-setup="k3s" data-components="not-run"' in html
     assert "test_planted_failure" in re.search(r'id="flaky".*?</table>', html, re.S).group(0)
     bundle_links = re.findall(r'class="bundle" href="([^"]+)"', html)
