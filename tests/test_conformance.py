@@ -170,16 +170,3 @@ def test_a_run_over_its_time_names_the_test_it_was_running(fcio_lab, tmp_path):
     assert "ran over its 40s" in test.reason
     leftover = subprocess.run(["pgrep", "-f", str(setup_dir)], capture_output=True, text=True)
     assert leftover.stdout.split() == [], "e2e.test or its children outlived the run"
-
-
-def test_a_stand_in_lab_is_refused_by_name(tmp_path):
-    """kubeadm-ha (seed 004) still runs on stand-ins: no API for e2e.test."""
-    up = harness("up", "fixtures/topologies/kubeadm-ha.yaml", "--apply", timeout=600)
-    assert up.returncode == 0, up.stderr
-    lab = re.search(r"lab (\S+) is up", up.stdout).group(1)
-    try:
-        run = harness("conformance", lab, "--results", str(tmp_path))
-        assert run.returncode == 2 and "stand-ins" in run.stderr and "no Kubernetes API" in run.stderr
-        assert not list(tmp_path.glob("*/*/results.json"))
-    finally:
-        assert harness("down", lab).returncode == 0
