@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 from harness.lab import debian
+from harness.lab.debian import SUITE, apt_mirror  # noqa: F401 - the CLI and libvirt take them from here
 from harness.lab.progress import Steps
 
-SUITE = "bookworm"
 REPOSITORY = "harness-host"
 CACHE_DIR = Path(os.environ.get("HARNESS_IMAGE_CACHE", "/var/cache/harness/images"))
 
@@ -40,27 +39,6 @@ BOOT_PATH = "/usr/local/sbin/harness-boot"
 
 class ImageError(RuntimeError):
     pass
-
-
-def apt_mirror(sources: Path = Path("/etc/apt")) -> str:
-    """The Debian mirror apt uses on this machine (deb822 or one-line format)."""
-    files = sorted(sources.glob("sources.list.d/*.sources")) + [sources / "sources.list"] \
-        + sorted(sources.glob("sources.list.d/*.list"))
-    for path in files:
-        try:
-            text = path.read_text()
-        except OSError:
-            continue
-        for stanza in re.split(r"\n\s*\n", text):
-            if re.search(rf"^Suites:.*\b{SUITE}\b", stanza, re.M):
-                found = re.search(r"^URIs:\s*(\S+)", stanza, re.M)
-                if found and "security" not in found.group(1):
-                    return found.group(1)
-        for line in text.splitlines():
-            parts = line.split()
-            if len(parts) >= 3 and parts[0] == "deb" and parts[2] == SUITE:
-                return parts[1]
-    raise ImageError(f"no apt source for Debian {SUITE} in {sources}; give --mirror")
 
 
 def image_tag(packages: tuple[str, ...] = PACKAGES, mirror: str | None = None) -> str:
@@ -83,8 +61,10 @@ def build_rootfs(tag: str, mirror: str, packages: tuple[str, ...], steps: Steps)
     root = Path(tempfile.mkdtemp(prefix="root-", dir=CACHE_DIR))
     try:
         with steps.step(f"debootstrap Debian {SUITE} + {len(packages)} packages from {mirror}"):
-            run(["debootstrap", "--variant=minbase", f"--include={','.join(packages)}",
-                 SUITE, str(root), mirror], "debootstrap")
+            try:
+                debian.debootstrap(root, packages, mirror)
+            except debian.DebootstrapError as exc:
+                raise ImageError(str(exc)) from None
         with steps.step("harness boot script, supervisord config, apt cache cleaned"):
             from harness.lab.supervisor import CONFIG_PATH, MAIN_CONFIG
             (root / BOOT_PATH.lstrip("/")).write_text(BOOT_SCRIPT)

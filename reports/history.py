@@ -16,15 +16,23 @@ DB_FILE = "history.sqlite"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (run TEXT, setup TEXT, topology TEXT, provisioner TEXT,
   labs TEXT, versions TEXT, started REAL, exit_status INTEGER, has_results INTEGER,
-  PRIMARY KEY (run, setup));
+  components TEXT DEFAULT '', PRIMARY KEY (run, setup));
 CREATE TABLE IF NOT EXISTS tests (run TEXT, setup TEXT, nodeid TEXT, suite TEXT, outcome TEXT,
-  duration REAL, reason TEXT, properties TEXT, bundle TEXT, PRIMARY KEY (run, setup, nodeid));
+  duration REAL, reason TEXT, properties TEXT, bundle TEXT, detail TEXT DEFAULT '',
+  PRIMARY KEY (run, setup, nodeid));
 """
+#: columns added since the first schema: a history file of an older harness gets them
+ADDED_COLUMNS = {"runs": {"components": "TEXT DEFAULT ''"}, "tests": {"detail": "TEXT DEFAULT ''"}}
 
 
 def connect(results_dir: Path | str) -> sqlite3.Connection:
     db = sqlite3.connect(Path(results_dir) / DB_FILE)
     db.executescript(SCHEMA)
+    for table, columns in ADDED_COLUMNS.items():
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns.items():
+            if name not in have:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
     return db
 
 
@@ -32,15 +40,18 @@ def ingest(db: sqlite3.Connection, run: str, setup: str, run_dir: Path) -> None:
     """Store one setup's results of one run; a run dir without results is stored as such."""
     found = results.read(run_dir)
     db.execute("DELETE FROM tests WHERE run=? AND setup=?", (run, setup))
-    db.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?)", (
+    db.execute("INSERT OR REPLACE INTO runs (run, setup, topology, provisioner, labs, versions, "
+               "started, exit_status, has_results, components) VALUES (?,?,?,?,?,?,?,?,?,?)", (
         run, setup, found.topology if found else None, found.provisioner if found else None,
         " ".join(found.labs) if found else "", json.dumps(found.versions if found else {}),
-        found.started if found else 0, found.exit_status if found else None, found is not None))
+        found.started if found else 0, found.exit_status if found else None, found is not None,
+        found.components if found else ""))
     for t in (found.tests if found else []):
         bundle = str(run_dir / t.bundle) if t.bundle else None
-        db.execute("INSERT INTO tests VALUES (?,?,?,?,?,?,?,?,?)", (
+        db.execute("INSERT INTO tests (run, setup, nodeid, suite, outcome, duration, reason, "
+                   "properties, bundle, detail) VALUES (?,?,?,?,?,?,?,?,?,?)", (
             run, setup, t.nodeid, t.suite, t.outcome, t.duration, t.reason,
-            json.dumps(t.properties), bundle))
+            json.dumps(t.properties), bundle, t.detail))
     db.commit()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -18,8 +19,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
-from harness import artifacts
+from harness import artifacts, conformance
+from harness.conformance.skips import SKIPPED
 from harness.artifacts import build as build_mod, importer, spec, store
 from harness.cli import main as harness_main
 from harness.lab.wait import wait_until
@@ -252,13 +255,116 @@ def free_port() -> int:
 
 def test_images_import_into_containerd_under_the_expected_names(built, containerd):
     ctr, _ = containerd
-    for image in spec.IMAGES:
-        result = ctr("images", "import", str(built.image(image.ref)))
+    archives = dict.fromkeys(built.image(ref) for ref in [*(i.ref for i in spec.IMAGES), *spec.E2E_REFS])
+    assert len(archives) == len(spec.IMAGES) + 1, "the e2e images share one archive"
+    for archive in archives:
+        result = ctr("images", "import", str(archive), timeout=300)
         assert result.returncode == 0, result.stderr
     listed = ctr("images", "ls", "-q").stdout.split()
-    assert sorted(listed) == sorted(i.ref for i in spec.IMAGES)
+    assert sorted(listed) == sorted([*(i.ref for i in spec.IMAGES), *spec.E2E_REFS])
     assert "registry.k8s.io/pause:3.10.1" in listed
     assert "registry.k8s.io/coredns/coredns:v1.8.7" in listed
+    assert "registry.k8s.io/e2e-test-images/busybox:1.37.0-1" in listed
+
+
+def test_e2e_image_names_are_the_ones_the_tests_ask_for(built):
+    """spec.E2E_IMAGES against test/utils/image/manifest.go of the module e2e.test is built from."""
+    module = build_mod.module_dir(build_mod.go_binary(), "kubernetes", "k8s.io/kubernetes")
+    manifest = (module / "test/utils/image/manifest.go").read_text()
+    asked = {f"{spec.E2E_REGISTRY}/{name}:{tag}" for name, tag in re.findall(
+        r'Config\{list\.PromoterE2eRegistry, "([^"]+)", "([^"]+)"\}', manifest)}
+    assert set(spec.E2E_REFS) <= asked, set(spec.E2E_REFS) - asked
+
+
+def test_ginkgo_cli_is_the_version_e2e_test_links(built):
+    go = build_mod.go_binary()
+    linked = run(go, "list", "-m", "github.com/onsi/ginkgo/v2", cwd=spec.GO_DIR / "kubernetes",
+                 env={**os.environ, "GOFLAGS": "-mod=readonly", "GOTOOLCHAIN": "local"}).stdout.split()
+    assert linked[1] == spec.BINARIES["ginkgo"].version
+    assert run(built.binary("ginkgo"), "version").stdout.strip().endswith(linked[1].lstrip("v"))
+
+
+def test_e2e_test_is_listed_as_a_test_binary_and_lists_conformance_tests(built):
+    [entry] = [a for a in built.manifest.artifacts if a.name == "e2e.test"]
+    assert entry.kind == "test-binary" and entry.version == K8S
+    listed = run(built.binary("e2e.test"), "--list-conformance-tests")
+    assert listed.returncode == 0, listed.stderr
+    names = [t["codename"] for t in yaml.safe_load(listed.stdout)]
+    assert len(names) > 400, len(names)
+    # the skip list and CI's handful name tests that exist
+    assert set(SKIPPED) <= set(names), set(SKIPPED) - set(names)
+    assert all(any(n.startswith(ci) for n in names) for ci in conformance.CI_TESTS)
+
+
+@pytest.fixture
+def e2e_images(built, containerd):
+    """(start, ) with the e2e images imported: start(ref, name, *command) runs
+    a detached container (a network namespace of its own) and returns a
+    function that execs in it; every container is deleted afterwards."""
+    ctr, cgroup = containerd
+    assert ctr("images", "import", str(built.image(spec.E2E_REFS[0])), timeout=300).returncode == 0
+    started = []
+
+    def start(ref: str, name: str, *command: str):
+        result = ctr("run", "-d", "--cgroup", f"/{cgroup}/{name}", ref, name, *command)
+        assert result.returncode == 0, result.stderr
+        started.append(name)
+        return lambda *argv: ctr("tasks", "exec", "--exec-id", f"probe-{os.urandom(4).hex()}", name, *argv)
+    yield start
+    for name in started:
+        ctr("tasks", "delete", "-f", name)
+        ctr("containers", "delete", name)
+
+
+def test_agnhost_has_the_tools_the_e2e_tests_exec(e2e_images):
+    exec_ = e2e_images(spec.IMAGE_REFS["agnhost"], "agnhost-tools")  # agnhost pause
+    for tool in ("sh", "dig", "curl", "nc", "ip"):
+        found = exec_("sh", "-c", f"command -v {tool}")
+        assert found.returncode == 0 and found.stdout.strip(), f"{tool}: {found.stderr}"
+    user = exec_("id", "user-defined-in-image").stdout
+    assert "uid=1000(" in user and "50000(group-defined-in-image)" in user, user
+    assert exec_("sh", "-c", "test -s /localhost.crt && test -x /agnhost-2 && test -d /uploads").returncode == 0
+
+
+def test_busybox_has_every_applet_in_bin(e2e_images):
+    ref = next(n for n in spec.E2E_REFS if "/busybox:" in n)
+    exec_ = e2e_images(ref, "busybox", "sh", "-c", "sleep 600")
+    assert exec_("/bin/sysctl", "-n", "kernel.ostype").stdout.strip() == "Linux"
+    assert exec_("/bin/wget", "--help").returncode in (0, 1)
+    assert exec_("test", "-e", "/usr/bin/dpkg").returncode == 1, "busybox alone, no Debian root"
+
+
+def test_busybox_sh_passes_on_names_that_are_no_shell_names(e2e_images, containerd):
+    """The ConfigMap/Secret environment tests run `sh -c env` in busybox, as
+    a pod's command, and read variables such as data-1 from its output."""
+    ctr, cgroup = containerd
+    ref = next(n for n in spec.E2E_REFS if "/busybox:" in n)
+    ran = ctr("run", "--rm", "--cgroup", f"/{cgroup}/env", "--env", "data-1=value-1", ref, "env-names",
+              "sh", "-c", "env")
+    assert "data-1=value-1" in ran.stdout.splitlines(), (ran.stdout, ran.stderr)
+
+
+@pytest.mark.parametrize("allow, uid", [(False, 1000), (True, 0)])
+def test_nonewprivs_escalates_only_when_new_privileges_are_allowed(e2e_images, containerd, allow, uid):
+    """The AllowPrivilegeEscalation tests tell the two apart by nnp's
+    effective uid: run as user 1000, the setuid program is root only where
+    no_new_privs is off."""
+    ctr, cgroup = containerd
+    ref = next(n for n in spec.E2E_REFS if "/nonewprivs:" in n)
+    ran = ctr("run", "--rm", "--cgroup", f"/{cgroup}/nnp", *(["--allow-new-privs"] if allow else []), ref,
+              f"nnp-{uid}", "setpriv", "--reuid=1000", "--regid=1000", "--clear-groups", "nnp")
+    assert ran.stdout.strip() == f"Effective uid: {uid}", (ran.stdout, ran.stderr)
+
+
+@pytest.mark.parametrize("name, page", [("httpd", "It works!"), ("nginx", "Welcome to nginx!")])
+def test_web_server_images_serve_where_upstreams_do(e2e_images, name, page):
+    ref = next(n for n in spec.E2E_REFS if f"/{name}:" in n)
+    exec_ = e2e_images(ref, name)
+    body = wait_until(lambda: exec_("curl", "-sf", "http://127.0.0.1/").stdout, timeout=30,
+                      what=f"{name} answering on port 80 in its container")
+    assert page in body
+    if name == "httpd":  # the statefulset tests break its readiness probe by moving this file
+        assert exec_("test", "-f", "/usr/local/apache2/htdocs/index.html").returncode == 0
 
 
 def test_busybox_image_has_every_applet_in_bin(built):
@@ -280,7 +386,7 @@ def test_busybox_image_has_every_applet_in_bin(built):
 
 def test_agnhost_serves_from_a_container(built, containerd):
     ctr, cgroup = containerd
-    ref = next(i.ref for i in spec.IMAGES if i.binary == "agnhost")
+    ref = spec.IMAGE_REFS["agnhost"]
     assert ctr("images", "import", str(built.image(ref))).returncode == 0
     port = free_port()
     runs = {}

@@ -38,13 +38,14 @@ def lab_ids(prefix: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def nightly(tmp_path_factory):
-    """Two nightly runs of the tiny topology; the second one plants a secret and fails."""
+    """Two nightly runs of the tiny topology (no upstream conformance tests:
+    tests/test_conformance.py runs those); the second one plants a secret and fails."""
     root = tmp_path_factory.mktemp("results")
     secret = "PLANTED" + secrets.token_hex(8)
-    first = run([*HARNESS, "nightly", "--results", str(root), "--suites", str(TINY_SUITES),
-                 "--topology", str(TINY)])
-    second = run([*HARNESS, "nightly", "--results", str(root), "--suites", str(TINY_SUITES),
-                  "--topology", str(TINY)],
+    nightly = [*HARNESS, "nightly", "--results", str(root), "--suites", str(TINY_SUITES),
+               "--topology", str(TINY), "--conformance-focus", ""]
+    first = run(nightly)
+    second = run(nightly,
                  env={"HARNESS_TINY_FAIL": "1", "HARNESS_TINY_SECRET": secret})
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     return root, secret
@@ -61,6 +62,13 @@ def test_results_json_records_outcomes_properties_and_bundle(nightly):
     assert isinstance(by_name["test_route_converges"].properties["convergence_s"], float)
     assert by_name["test_needs_bgp"].outcome == "skipped"
     assert "bgp" in by_name["test_needs_bgp"].reason
+    assert run_result.components == "real"  # test_needs_bgp asked for the target
+    expected = by_name["test_expected_failure"]
+    assert expected.outcome == "xfailed"
+    # the limitation the marker names, then what the test raised
+    assert expected.reason.startswith("a documented limitation: the lab has no such file -- raised: "
+                                      "AssertionError: cat failed: cat: /etc/harness-no-such-file")
+    assert "\n" not in expected.reason and "assert result.ok" in expected.detail
     failed = by_name["test_planted_failure"]
     assert failed.outcome == "failed" and failed.bundle
     bundle = last / "nixos" / failed.bundle
@@ -81,27 +89,69 @@ def test_planted_secret_absent_from_bundle_results_and_report(nightly):
     assert (root / "index.html").exists()
 
 
+#: what a traceback or a line of source looks like in text
+TRACEBACK = re.compile(r"Traceback \(most recent|^\s*(>|E )\s|\.py:\d+|^\s*(def|assert|import) ", re.M)
+#: a script added to a copy of the report: what the browser laid out, as
+#: attributes of <body> that --dump-dom shows (the report itself has no script)
+LAYOUT_PROBE = """<script>
+window.addEventListener('load', () => {
+  const m = document.getElementById('matrix');
+  document.body.dataset.tableWidth = Math.ceil(m.getBoundingClientRect().right);
+  document.body.dataset.pageWidth = document.documentElement.clientWidth;
+  document.body.dataset.scrollWidth = document.documentElement.scrollWidth;
+  document.querySelectorAll('td.cell').forEach(td => { td.dataset.text = td.innerText; });
+});
+</script>"""
+
+
+def chromium(root: Path, *args: str) -> subprocess.CompletedProcess:
+    binary = shutil.which("chromium")
+    assert binary, "Debian chromium is installed by harness/install.sh"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={root / 'chromium-profile'}", "--window-size=1280,1600"]
+    return run([binary, *flags, *args])
+
+
 def test_report_renders_in_headless_chromium(nightly):
     root, _ = nightly
     html = (root / "index.html").read_text()
     cells = dict(re.findall(r'data-setup="nixos" data-suite="([^"]+)" data-status="([^"]+)"', html))
-    assert cells == {"test_tiny": "failed"}
+    # the upstream conformance column is there; this nightly ran none of its tests
+    assert cells == {"test_tiny": "failed", "conformance": "unknown"}
     # a setup that did not run has no result: unknown, never passed
     assert 'data-setup="k3s" data-suite="test_tiny" data-status="unknown"' in html
+    assert 'data-setup="nixos" data-components="real"' in html
+    assert 'data-setup="k3s" data-components="not-run"' in html
     assert "test_planted_failure" in re.search(r'id="flaky".*?</table>', html, re.S).group(0)
     bundle_links = re.findall(r'class="bundle" href="([^"]+)"', html)
     assert bundle_links and all((root / link / "bundle.json").exists() for link in bundle_links)
-    chromium = shutil.which("chromium")
-    assert chromium, "Debian chromium is installed by harness/install.sh"
-    profile = root / "chromium-profile"
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={profile}"]
-    url = (root / "index.html").as_uri()
-    dom = run([chromium, *flags, "--allow-file-access-from-files", "--dump-dom", url])
-    assert 'data-status="failed"' in dom.stdout and 'class="plot"' in dom.stdout
+    # skip reasons once per setup, not in the cells
+    skips = re.search(r'id="skips".*?</table>', html, re.S).group(0)
+    assert skips.count("target lacks capability: bgp") == 1
+    # the expected failure's traceback is folded away in the failures section
+    failures = re.search(r'id="failures".*?</div>', html, re.S).group(0)
+    assert re.search(r"<details[^>]*><summary>nixos · test_tiny · xfailed <b>[^<]*test_expected_failure", failures)
+    assert TRACEBACK.search(failures), "the detail keeps the traceback"
+    # redaction never eats markup: every detail is whole (a closed summary, a closed details)
+    assert failures.count("<details") == failures.count("</summary>") == failures.count("</details>") == 2
+
+    probe = root / "layout-probe.html"  # beside the report: the same relative assets
+    probe.write_text(html.replace("</body>", LAYOUT_PROBE + "</body>"))
+    dom = chromium(root, "--allow-file-access-from-files", "--dump-dom", probe.as_uri()).stdout
+    assert 'data-status="failed"' in dom and 'class="plot"' in dom
+    body = re.search(r"<body([^>]*)>", dom).group(1)
+    layout = {k: int(v) for k, v in re.findall(r'data-([a-z-]+)-width="(\d+)"', body)}
+    assert layout["table"] <= layout["page"] and layout["scroll"] <= layout["page"], layout
+    texts = {f"{s}/{u}": t for s, u, t in re.findall(
+        r'<td class="cell[^"]*" data-setup="([^"]+)" data-suite="([^"]+)"[^>]*data-text="([^"]*)"', dom)}
+    assert len(texts) == 5 * len(set(re.findall(r'data-suite="([^"]+)"', dom)))
+    shown = texts["nixos/test_tiny"]
+    assert "xfailed: test_expected_failure" in shown and "AssertionError: cat failed" in shown, shown
+    for name, text in texts.items():
+        assert not TRACEBACK.search(text.replace("&#10;", "\n")), f"{name} holds a traceback: {text}"
     shot = root / "report-screenshot.png"
-    run([chromium, *flags, f"--screenshot={shot}", "--window-size=1280,1600", url])
+    chromium(root, f"--screenshot={shot}", (root / "index.html").as_uri())
     assert shot.exists() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for plot in ("durations.svg", "convergence.svg"):
         assert (root / "report-assets" / plot).read_text().lstrip().startswith(("<?xml", "<svg"))

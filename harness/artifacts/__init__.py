@@ -52,5 +52,11 @@ def image(ref: str) -> Path:
     return path
 
 
+def available_images(refs) -> list[str]:
+    """Those of `refs` the set in use has (an imported set may lack the e2e images)."""
+    found = _require()
+    return [ref for ref in refs if found.image(ref)]
+
+
 def cni_dir() -> Path:
     return _require().directory / "cni"

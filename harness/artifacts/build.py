@@ -12,6 +12,7 @@ time for no gain, and the Debian one was measured to work in a netns lab host.
 """
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -23,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from harness.artifacts import images, spec, store
+from harness.artifacts import e2e_images, images, spec, store
 from harness.lab.progress import Steps
 
 #: the environment of every `go build` (CGO_ENABLED is per build); part of the cache key
@@ -33,7 +34,7 @@ BUILD_ENV = {"GOTOOLCHAIN": "local"}
 GOFLAGS = "-buildvcs=false -mod=readonly -modcacherw"
 BUILD_ARGS = ("-trimpath",)
 #: bump when the image layout written by images.py changes
-IMAGE_FORMAT = 1
+IMAGE_FORMAT = 2
 
 
 class BuildError(RuntimeError):
@@ -60,9 +61,10 @@ def build_key(go_version: str) -> str:
     recipe = {
         "go_tree": store.tree_hash(spec.GO_DIR), "go": go_version, "env": BUILD_ENV,
         "goflags": GOFLAGS, "args": BUILD_ARGS, "image_format": IMAGE_FORMAT,
-        "builds": [(b.name, b.module_dir, b.package, b.directory, b.applets, b.cgo, b.ldflags())
-                   for b in spec.GO_BUILDS],
+        "builds": [(b.name, b.module_dir, b.package, b.directory, b.applets, b.cgo, b.test,
+                    b.ldflags()) for b in spec.GO_BUILDS],
         "images": [(i.ref, i.binary, i.entrypoint, i.cmd) for i in spec.IMAGES],
+        "e2e_images": e2e_images.recipe(),
         # the binary's bytes stand for its version and applets (nothing is run to key a build)
         "package_images": [(i.repository, i.package, i.path, store.sha256_file(Path(i.path)))
                            for i in spec.PACKAGE_IMAGES],
@@ -83,16 +85,29 @@ def _locked(base: Path) -> Iterator[None]:
         yield
 
 
+def _go_env(cgo: bool = False) -> dict[str, str]:
+    return {**os.environ, **BUILD_ENV, "CGO_ENABLED": "1" if cgo else "0",
+            "GOFLAGS": " ".join(filter(None, [GOFLAGS, os.environ.get("GOFLAGS", "")]))}
+
+
 def go_build(go: Path, build: spec.GoBuild, out: Path) -> None:
-    env = {**os.environ, **BUILD_ENV, "CGO_ENABLED": "1" if build.cgo else "0",
-           "GOFLAGS": " ".join(filter(None, [GOFLAGS, os.environ.get("GOFLAGS", "")]))}
-    cmd = [str(go), "build", *BUILD_ARGS, "-ldflags", build.ldflags(), "-o", str(out), build.package]
-    result = subprocess.run(cmd, cwd=spec.GO_DIR / build.module_dir, env=env,
+    verb = ["test", "-c"] if build.test else ["build"]
+    cmd = [str(go), *verb, *BUILD_ARGS, "-ldflags", build.ldflags(), "-o", str(out), build.package]
+    result = subprocess.run(cmd, cwd=spec.GO_DIR / build.module_dir, env=_go_env(build.cgo),
                             capture_output=True, text=True)
     if result.returncode != 0:
         tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-25:])
-        raise BuildError(f"go build of {build.name} ({build.package} in go/{build.module_dir}) "
-                         f"failed:\n{tail}")
+        raise BuildError(f"go {' '.join(verb)} of {build.name} ({build.package} in "
+                         f"go/{build.module_dir}) failed:\n{tail}")
+
+
+def module_dir(go: Path, module_dir: str, module: str) -> Path:
+    """Where the module cache holds `module` as our module `module_dir` requires it."""
+    result = subprocess.run([str(go), "list", "-m", "-f", "{{.Dir}}", module],
+                            cwd=spec.GO_DIR / module_dir, env=_go_env(), capture_output=True, text=True)
+    if result.returncode != 0 or not result.stdout.strip():
+        raise BuildError(f"go list -m {module} in go/{module_dir} failed: {result.stderr.strip()}")
+    return Path(result.stdout.strip())
 
 
 def _artifact(directory: Path, rel: str, name: str, kind: str, version: str) -> store.Artifact:
@@ -120,9 +135,10 @@ def build(steps: Steps | None = None, force: bool = False) -> tuple[store.Artifa
             for b in spec.GO_BUILDS:
                 rel = f"{b.directory}/{b.name}"
                 (tmp / b.directory).mkdir(exist_ok=True)
-                with steps.step(f"go build {b.name} {b.version} ({b.package} in go/{b.module_dir})"):
+                verb = "go test -c" if b.test else "go build"
+                with steps.step(f"{verb} {b.name} {b.version} ({b.package} in go/{b.module_dir})"):
                     go_build(go, b, tmp / rel)
-                artifacts.append(_artifact(tmp, rel, b.name, "binary", b.version))
+                artifacts.append(_artifact(tmp, rel, b.name, b.kind, b.version))
                 for applet in b.applets:
                     (tmp / b.directory / applet).symlink_to(b.name)
                     artifacts.append(_artifact(tmp, f"{b.directory}/{applet}", applet, "binary",
@@ -135,6 +151,16 @@ def build(steps: Steps | None = None, force: bool = False) -> tuple[store.Artifa
                                        tmp / b.directory / b.name, image.entrypoint, image.cmd)
                 artifacts.append(_artifact(tmp, f"images/{image.file}", image.ref, "image",
                                            b.version))
+            agnhost = tmp / spec.BINARIES["agnhost"].directory / "agnhost"
+            archive = f"images/{spec.E2E_ARCHIVE}"
+            try:
+                e2e_images.build(tmp / archive, tmp, agnhost, tmp / spec.BINARIES["nnp"].directory / "nnp",
+                                 module_dir(go, "kubernetes", "k8s.io/kubernetes"), steps)
+            except (e2e_images.E2eImageError, LookupError) as exc:
+                raise BuildError(f"the e2e images: {exc}") from None
+            whole = _artifact(tmp, archive, spec.E2E_ARCHIVE, "image", "")
+            artifacts += [dataclasses.replace(whole, name=ref, version=ref.rsplit(":", 1)[1])
+                          for ref in spec.E2E_REFS]
             for image in spec.PACKAGE_IMAGES:
                 with steps.step(f"image {image.ref} (Debian {image.package})"):
                     images.write_image(tmp / "images" / image.file, image.ref, Path(image.path),
@@ -149,7 +175,9 @@ def build(steps: Steps | None = None, force: bool = False) -> tuple[store.Artifa
 
 def versions() -> dict[str, str]:
     """Component -> version, as pinned by our modules."""
-    shown = {"kubernetes": "kubernetes", "etcd": "etcd", "agnhost": "agnhost", "pause": "pause",
+    shown = {"kubernetes": "kubernetes", "e2e.test": "e2e.test", "ginkgo": "ginkgo", "etcd": "etcd",
+             "agnhost": "agnhost",
+             "pause": "pause",
              "coredns (1.8 line)": "coredns-1.8", "coredns (current)": "coredns-1.12",
              "flannel": "flanneld", "CNI plugins": "bridge", "flannel CNI plugin": "flannel",
              "kine": "kine", "local-path-provisioner": "local-path-provisioner"}

@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import tarfile
+from dataclasses import dataclass
 from pathlib import Path
 
 LAYER = "application/vnd.oci.image.layer.v1.tar"
@@ -26,74 +27,144 @@ INDEX = "application/vnd.oci.image.index.v1+json"
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def _blob(data: bytes, media_type: str) -> tuple[dict, bytes]:
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    return {"mediaType": media_type, "digest": digest, "size": len(data)}, data
-
-
 def _json(obj) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _descriptor(data: bytes | Path, media_type: str) -> dict:
+    if isinstance(data, Path):
+        from harness.artifacts.store import sha256_file
+        digest, size = sha256_file(data), data.stat().st_size
+    else:
+        digest, size = hashlib.sha256(data).hexdigest(), len(data)
+    return {"mediaType": media_type, "digest": f"sha256:{digest}", "size": size}
+
+
+def files_layer(files: dict[str, Path | bytes | None], links: dict[str, str] | None = None) -> bytes:
+    """A layer of `files` (path in the image -> a file whose content it gets,
+    mode 0755 if that file is executable, its setuid/setgid bits kept; bytes, mode 0644; None: a
+    directory) and symlinks (path -> target); parent directories and /tmp
+    are made; everything root-owned."""
+    entries: dict[str, tarfile.TarInfo] = {}
+
+    def add_dirs(path: str) -> None:
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            d = "/".join(parts[:i])
+            entries.setdefault(d, _dir(d))
+
+    for path in [*files, *(links or {}), "tmp"]:
+        add_dirs(path.strip("/"))
+    entries["tmp"] = _dir("tmp", 0o1777)
+    contents: dict[str, Path | bytes] = {}
+    for path, source in files.items():
+        name = path.strip("/")
+        if source is None:
+            entries[name] = _dir(name)
+            continue
+        info = tarfile.TarInfo(name)
+        if isinstance(source, Path):
+            st = source.stat()
+            info.size, info.mode = st.st_size, 0o755 | st.st_mode & 0o6000 if st.st_mode & 0o111 else 0o644
+        else:
+            info.size, info.mode = len(source), 0o644
+        entries[name], contents[name] = info, source
+    for path, target in (links or {}).items():
+        info = tarfile.TarInfo(path.strip("/"))
+        info.type, info.linkname, info.mode = tarfile.SYMTYPE, target, 0o777
+        entries[info.name] = info
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in sorted(entries):
+            source = contents.get(name)
+            if isinstance(source, Path):
+                with source.open("rb") as f:
+                    tar.addfile(entries[name], f)
+            else:
+                tar.addfile(entries[name], io.BytesIO(source) if source is not None else None)
+    return buf.getvalue()
+
+
+def _dir(name: str, mode: int = 0o755) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.mode = tarfile.DIRTYPE, mode
+    return info
 
 
 def layer_tar(binary: Path, path_in_image: str, links: tuple[str, ...] = ()) -> bytes:
     """A layer with the binary at `path_in_image`, root-owned, mode 0755, plus
     /tmp, and each of `links` a symlink to it in its directory (a multi-call
     binary's applets)."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        parts = path_in_image.strip("/").split("/")
-        dirs = ["/".join(parts[:i]) for i in range(1, len(parts))] + ["tmp"]
-        for d in sorted(set(dirs)):
-            info = tarfile.TarInfo(d)
-            info.type, info.mode = tarfile.DIRTYPE, 0o1777 if d == "tmp" else 0o755
-            tar.addfile(info)
-        info = tarfile.TarInfo("/".join(parts))
-        info.size, info.mode = binary.stat().st_size, 0o755
-        with binary.open("rb") as f:
-            tar.addfile(info, f)
-        for link in links:
-            info = tarfile.TarInfo("/".join([*parts[:-1], link]))
-            info.type, info.linkname, info.mode = tarfile.SYMTYPE, parts[-1], 0o777
-            tar.addfile(info)
-    return buf.getvalue()
+    directory, name = path_in_image.rstrip("/").rsplit("/", 1)
+    return files_layer({path_in_image: binary}, {f"{directory}/{link}": name for link in links})
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """One image of an archive: the names it registers, its layers (bottom
+    first; a file or the layer's bytes) and its configuration."""
+    names: tuple[str, ...]
+    layers: tuple[Path | bytes, ...]
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
+    history: str = ""
+
+
+def write_archive(out: Path, images: list[ImageSpec]) -> dict[str, str]:
+    """Write the images as one OCI layout tarball at `out` (a layer that
+    several images share is stored once); returns name -> manifest digest."""
+    blobs: dict[str, Path | bytes] = {}
+    manifests, digests = [], {}
+    for image in images:
+        for name in image.names:
+            if ":" not in name.rsplit("/", 1)[-1]:
+                raise ValueError(f"image name {name!r} has no tag")
+        layer_descs = [_descriptor(layer, LAYER) for layer in image.layers]
+        blobs.update({d["digest"]: layer for d, layer in zip(layer_descs, image.layers)})
+        config = _json({
+            "architecture": "amd64", "os": "linux",
+            "config": {"Entrypoint": list(image.entrypoint) or None, "Cmd": list(image.cmd) or None,
+                       "Env": [PATH_ENV], "WorkingDir": "/"},
+            "rootfs": {"type": "layers", "diff_ids": [d["digest"] for d in layer_descs]},
+            "history": [{"created_by": image.history or f"harness: {image.names[0]}"}],
+        })
+        config_desc = _descriptor(config, CONFIG)
+        manifest = _json({"schemaVersion": 2, "mediaType": MANIFEST, "config": config_desc,
+                          "layers": layer_descs})
+        manifest_desc = _descriptor(manifest, MANIFEST)
+        blobs.update({config_desc["digest"]: config, manifest_desc["digest"]: manifest})
+        for name in image.names:
+            manifests.append({**manifest_desc, "platform": {"architecture": "amd64", "os": "linux"},
+                              "annotations": {"io.containerd.image.name": name,
+                                              "org.opencontainers.image.ref.name": name.rsplit(":", 1)[1]}})
+            digests[name] = manifest_desc["digest"]
+    index = {"schemaVersion": 2, "mediaType": INDEX, "manifests": manifests}
+    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
+        for d in ("blobs", "blobs/sha256"):
+            tar.addfile(_dir(d))
+        members = [("oci-layout", _json({"imageLayoutVersion": "1.0.0"})), ("index.json", _json(index))]
+        members += [(f"blobs/sha256/{d.split(':', 1)[1]}", data) for d, data in blobs.items()]
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.mode = 0o644
+            if isinstance(data, Path):
+                info.size = data.stat().st_size
+                with data.open("rb") as f:
+                    tar.addfile(info, f)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return digests
 
 
 def write_image(out: Path, ref: str, binary: Path, entrypoint: tuple[str, ...],
                 cmd: tuple[str, ...] = (), links: tuple[str, ...] = ()) -> str:
-    """Write the image `ref` (registry/repo:tag) as an OCI layout tarball at
-    `out`, `links` beside the binary; returns the manifest digest."""
+    """Write the one-binary image `ref` (registry/repo:tag) as an OCI layout
+    tarball at `out`, `links` beside the binary; returns the manifest digest."""
     if ":" not in ref.rsplit("/", 1)[-1]:
         raise ValueError(f"image name {ref!r} has no tag")
-    layer_desc, layer = _blob(layer_tar(binary, entrypoint[0], links), LAYER)
-    config = {
-        "architecture": "amd64", "os": "linux",
-        "config": {"Entrypoint": list(entrypoint), "Cmd": list(cmd), "Env": [PATH_ENV],
-                   "WorkingDir": "/"},
-        "rootfs": {"type": "layers", "diff_ids": [layer_desc["digest"]]},
-        "history": [{"created_by": f"harness: {binary.name} at {entrypoint[0]}"}],
-    }
-    config_desc, config_blob = _blob(_json(config), CONFIG)
-    manifest_desc, manifest_blob = _blob(_json({
-        "schemaVersion": 2, "mediaType": MANIFEST, "config": config_desc, "layers": [layer_desc],
-    }), MANIFEST)
-    manifest_desc["annotations"] = {"io.containerd.image.name": ref,
-                                    "org.opencontainers.image.ref.name": ref.rsplit(":", 1)[1]}
-    manifest_desc["platform"] = {"architecture": "amd64", "os": "linux"}
-    index = {"schemaVersion": 2, "mediaType": INDEX, "manifests": [manifest_desc]}
-    files = [("oci-layout", _json({"imageLayoutVersion": "1.0.0"})), ("index.json", _json(index))]
-    files += [(f"blobs/sha256/{d['digest'].split(':', 1)[1]}", data)
-              for d, data in ((layer_desc, layer), (config_desc, config_blob),
-                              (manifest_desc, manifest_blob))]
-    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
-        for d in ("blobs", "blobs/sha256"):
-            info = tarfile.TarInfo(d)
-            info.type, info.mode = tarfile.DIRTYPE, 0o755
-            tar.addfile(info)
-        for name, data in files:
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return manifest_desc["digest"]
+    return write_archive(out, [ImageSpec((ref,), (layer_tar(binary, entrypoint[0], links),), entrypoint, cmd,
+                                         f"harness: {binary.name} at {entrypoint[0]}")])[ref]
 
 
 def image_names(tarball: Path) -> list[str]:

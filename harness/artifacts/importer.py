@@ -24,7 +24,7 @@ REQUIRED = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube
             "kube-proxy", "kubectl", "etcd")
 #: everything else a release directory may hold: file name -> directory in the set
 OPTIONAL = {"kubeadm": "bin", "etcdctl": "bin", "coredns": "bin", "flanneld": "bin",
-            "agnhost": "bin", "pause": "bin",
+            "agnhost": "bin", "pause": "bin", "e2e.test": "bin", "ginkgo": "bin",
             **{n: "cni" for n in ("bridge", "host-local", "loopback", "portmap", "flannel")}}
 KNOWN = {**{n: "bin" for n in REQUIRED}, **OPTIONAL}
 #: how to make each kind of binary print its version

@@ -43,6 +43,11 @@ class GoBuild:
     tag: str = ""               #: its own version where it has one (agnhost, pause)
     directory: str = "bin"      #: where in the set: CNI plugins get a directory of their own
     cgo: bool = False           #: needs C (linked statically all the same)
+    test: bool = False          #: `go test -c`: a test binary (e2e.test) of the package's tests
+
+    @property
+    def kind(self) -> str:
+        return "test-binary" if self.test else "binary"
 
     @property
     def module_version(self) -> str:
@@ -78,6 +83,9 @@ GO_BUILDS: tuple[GoBuild, ...] = (
     GoBuild("kubernetes", "kubernetes", ".", "k8s.io/kubernetes", K8S_APPLETS, _k8s_version_flags()),
     GoBuild("agnhost", "kubernetes", "k8s.io/kubernetes/test/images/agnhost", "k8s.io/kubernetes",
             version_flags=_k8s_version_flags(), tag=AGNHOST_TAG),
+    # the nonewprivs e2e image's setuid program (prints its effective uid)
+    GoBuild("nnp", "kubernetes", "k8s.io/kubernetes/test/images/nonewprivs", "k8s.io/kubernetes",
+            tag="1.3"),
     GoBuild("pause", "kubernetes", "./pause", "k8s.io/kubernetes", version_flags=("main.version={tag}",),
             tag=PAUSE_VERSION),
     GoBuild("coredns-1.8", "coredns-1.8", "github.com/coredns/coredns", "github.com/coredns/coredns"),
@@ -100,6 +108,13 @@ GO_BUILDS: tuple[GoBuild, ...] = (
     GoBuild("local-path-provisioner", "local-path-provisioner", "github.com/rancher/local-path-provisioner",
             "github.com/rancher/local-path-provisioner",
             version_flags=("main.VERSION={version}",)),
+    # the upstream conformance tests (`harness conformance`): ~9 min and 2.2 GiB on 2 cores
+    GoBuild("e2e.test", "kubernetes", "k8s.io/kubernetes/test/e2e", "k8s.io/kubernetes",
+            version_flags=_k8s_version_flags(), test=True),
+    # the ginkgo CLI runs e2e.test in parallel processes (`harness conformance --parallel`);
+    # a module of its own (the CLI's tools are no dependency of Kubernetes), at the
+    # version e2e.test links (the processes talk ginkgo's own protocol)
+    GoBuild("ginkgo", "ginkgo", "github.com/onsi/ginkgo/v2/ginkgo", "github.com/onsi/ginkgo/v2"),
 )
 
 #: the names a binary is found by: each build's own name and each applet
@@ -151,7 +166,6 @@ IMAGES: tuple[Image, ...] = (
     Image("registry.k8s.io/pause", "pause", ("/pause",)),
     Image("registry.k8s.io/coredns/coredns", "coredns-1.8", ("/coredns",)),
     Image("registry.k8s.io/coredns/coredns", "coredns-1.12", ("/coredns",)),
-    Image("registry.k8s.io/e2e-test-images/agnhost", "agnhost", ("/agnhost",), ("pause",)),
     Image("docker.io/rancher/local-path-provisioner", "local-path-provisioner",
           ("/usr/bin/local-path-provisioner",)),
 )
@@ -189,3 +203,56 @@ class PackageImage(_Named):
 PACKAGE_IMAGES: tuple[PackageImage, ...] = (
     PackageImage("docker.io/library/busybox", "busybox-static", "/bin/busybox", "--list", "busybox"),
 )
+
+#: the registry test/utils/image/manifest.go names for the e2e test images
+E2E_REGISTRY = "registry.k8s.io/e2e-test-images"
+#: the Debian root under every e2e image but busybox: the tools the e2e tests
+#: exec in agnhost pods (sh, dig, curl, nc, ip), and the servers of httpd and nginx
+E2E_PACKAGES = ("bash", "curl", "bind9-dnsutils", "netcat-openbsd", "iproute2", "iputils-ping",
+                "procps", "apache2", "nginx", "busybox-static", "bash-static")
+#: the one archive holding every e2e image (they share the Debian root's layer)
+E2E_ARCHIVE = "e2e-images.tar"
+
+
+@dataclass(frozen=True)
+class E2eImage:
+    """An image the upstream e2e tests run, under the names manifest.go gives
+    it (Kubernetes 1.34): the Debian root with `layer` on top, or `layer`
+    alone (busybox)."""
+    names: tuple[str, ...]
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
+    #: its own layer: "agnhost" (the binary, localhost.crt/.key, /uploads),
+    #: "busybox" (every applet in /bin), "kitten"/"nautilus" (their pages),
+    #: "nonewprivs" (nnp, setuid root), "" none
+    layer: str = ""
+    debian: bool = True
+
+    @property
+    def key(self) -> str:
+        """Its name without registry and tag: agnhost, busybox, httpd ..."""
+        return self.names[0].rsplit("/", 1)[1].split(":")[0]
+
+
+def _e2e(name: str, *tags: str) -> tuple[str, ...]:
+    return tuple(f"{E2E_REGISTRY}/{name}:{tag}" for tag in tags)
+
+
+E2E_IMAGES: tuple[E2eImage, ...] = (
+    E2eImage(_e2e("agnhost", AGNHOST_TAG), ("/agnhost",), ("pause",), "agnhost"),
+    E2eImage(_e2e("busybox", "1.37.0-1"), (), ("sh",), "busybox", debian=False),
+    # Httpd and HttpdNew, Nginx and NginxNew: tests roll a workload from one to the other
+    E2eImage(_e2e("httpd", "2.4.38-4", "2.4.39-4"), (), ("httpd-foreground",)),
+    E2eImage(_e2e("nginx", "1.14-4", "1.15-4"), (), ("nginx", "-g", "daemon off;")),
+    E2eImage(_e2e("jessie-dnsutils", "1.7"), (), ("/bin/sh",)),
+    # setuid root at /usr/local/bin/nnp: allowPrivilegeEscalation=false must keep uid 1000
+    E2eImage(_e2e("nonewprivs", "1.3"), (), ("nnp",), "nonewprivs"),
+    E2eImage(_e2e("kitten", "1.7"), ("/agnhost",), ("test-webserver",), "kitten"),
+    E2eImage(_e2e("nautilus", "1.7"), ("/agnhost",), ("test-webserver",), "nautilus"),
+)
+E2E_REFS: tuple[str, ...] = tuple(n for i in E2E_IMAGES for n in i.names)
+
+#: image refs by short name (pause, coredns-*, local-path-provisioner, busybox, agnhost):
+#: what the parts import
+IMAGE_REFS: dict[str, str] = {**{i.binary: i.ref for i in (*IMAGES, *PACKAGE_IMAGES)},
+                              "agnhost": _e2e("agnhost", AGNHOST_TAG)[0]}

@@ -44,7 +44,7 @@ def sha256_file(path: Path) -> str:
 @dataclass
 class Artifact:
     name: str       #: binary name or image reference
-    kind: str       #: "binary" or "image"
+    kind: str       #: "binary", "test-binary" (e2e.test) or "image"
     version: str
     path: str       #: relative to the set's directory
     sha256: str
@@ -77,8 +77,9 @@ class ArtifactSet:
     manifest: Manifest
 
     def binary(self, name: str) -> Path | None:
+        """A program: a binary, or a test binary (e2e.test)."""
         for a in self.manifest.artifacts:
-            if a.kind == "binary" and a.name == name:
+            if a.kind in ("binary", "test-binary") and a.name == name:
                 return self.directory / a.path
         return None
 

@@ -251,8 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("doctor", help="which prerequisites are present or missing")
     p.set_defaults(func=cmd_doctor)
 
-    from harness.cli import reporting
+    from harness.cli import conformance, reporting
     reporting.add_parsers(sub)
+    conformance.add_parser(sub)
     image.add_parser(sub)
     artifacts.add_parser(sub)
     attached.add_parser(sub)

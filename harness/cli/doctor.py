@@ -51,6 +51,7 @@ def kubernetes_artifacts() -> dict[str, str | None]:
     from harness import artifacts
     from harness.artifacts import spec
     found = artifacts.current()
-    wanted = [*spec.BINARIES, *(i.ref for i in spec.IMAGES), *map(_package_image_name, spec.PACKAGE_IMAGES)]
+    wanted = [*spec.BINARIES, *(i.ref for i in spec.IMAGES), *map(_package_image_name, spec.PACKAGE_IMAGES),
+              *spec.E2E_REFS]
     have = {a.name: a.version for a in found.manifest.artifacts} if found else {}
     return {name: have.get(name) for name in wanted}

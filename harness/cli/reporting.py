@@ -51,9 +51,39 @@ def cmd_nightly(args) -> int:
                        timeout=args.timeout)
         record["exit"][topo.setup] = code
         (run_dir / "run.json").write_text(json.dumps(record, indent=2))
+        found = results.read(setup_dir)
+        if args.conformance_focus and found and found.components == "real":
+            # the upstream tests on a lab of their own, results beside the suites'
+            out.print(f"nightly {run}: {topo.setup}: upstream conformance ({args.conformance_focus})")
+            record["exit"][f"{topo.setup} conformance"] = _conformance(topo, setup_dir, args)
+            (run_dir / "run.json").write_text(json.dumps(record, indent=2))
     report = html.build(args.results)
     out.print(f"report: {report}")
     return 0
+
+
+def _conformance(topo, setup_dir: Path, args) -> int:
+    """e2e.test on a new lab of the topology: 0 when it ran (whatever the
+    tests' outcomes), 1 when it could not run (said on stderr)."""
+    import provisioners
+    from harness import conformance
+    from harness.cli import conformance as conformance_cli
+    from harness.cli.output import CliError, err
+    from harness.lab.progress import Steps, rich_reporter
+    selection = conformance.Selection(focus=args.conformance_focus, timeout=args.conformance_timeout)
+    try:
+        lab = provisioners.get(provisioners.DEFAULT).create(topo, steps=Steps(rich_reporter(err)))
+    except Exception as exc:  # noqa: BLE001 - the report shows the column as not run
+        err.print(f"nightly: conformance on {topo.setup}: no lab ({exc})", style="red")
+        return 1
+    try:
+        conformance_cli.run_on_lab(lab, selection, setup_dir)
+        return 0
+    except (CliError, LookupError) as exc:
+        err.print(f"nightly: conformance on {topo.setup}: {exc}", style="red")
+        return 1
+    finally:
+        lab.destroy()
 
 
 def cmd_report(args) -> int:
@@ -158,6 +188,12 @@ def add_parsers(sub) -> None:
     p.add_argument("--timeout", type=float, default=3600, metavar="SECONDS",
                    help="how long one setup's run may take; a run over it is stopped like Ctrl-C "
                         "(its lab removed) and the next setup runs (default: %(default)s)")
+    p.add_argument("--conformance-focus", default=r"\[Conformance\]",
+                   help="upstream conformance tests run on setups with real components "
+                        "(regular expression; '' runs none)")
+    p.add_argument("--conformance-timeout", type=float, default=4 * 3600,
+                   metavar="SECONDS",
+                   help="how long the upstream conformance tests may take per setup (default: %(default)s)")
     p.set_defaults(func=cmd_nightly)
 
     p = sub.add_parser("report", help="build the static HTML report of a results directory",

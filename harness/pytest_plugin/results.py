@@ -63,9 +63,18 @@ def _redact_report(report) -> None:
 
 
 def _failure_line(report) -> str:
-    crash = getattr(report.longrepr, "reprcrash", None)
-    text = crash.message if crash is not None else str(report.longrepr or "").strip()
-    return diagnostics.redact(text.splitlines()[-1] if text else "")[:500]
+    """The exception's type and message in one line (set by makereport from
+    the exception itself), else the first line pytest's crash summary has."""
+    line = getattr(report, "harness_reason", "")
+    if not line:
+        crash = getattr(report.longrepr, "reprcrash", None)
+        line = results.one_line(crash.message if crash is not None else str(report.longrepr or ""))
+    return diagnostics.redact(line)
+
+
+def _failure_detail(report) -> str:
+    text = str(report.longrepr or "")
+    return diagnostics.redact(text[-results.DETAIL_CHARS:])
 
 
 def _topology_of(config):
@@ -85,6 +94,7 @@ class ResultsRecorder:
         self.dir = directory
         self.labs: dict = {}  # lab id -> Lab (None for labs of xdist workers)
         self.versions: dict[str, str] = {}
+        self.components = ""  # "real" (the target has the Kubernetes API) or "stand-ins"
         self.tests: dict[str, results.TestResult] = {}
         self.started = time.time()
         self.run: results.RunResult | None = None  # the controller's, once the session finished
@@ -96,11 +106,16 @@ class ResultsRecorder:
             self.labs[value.id] = value
         elif fixturedef.argname == "target":
             self.versions.update(results.component_versions(value.lab))
+            self.components = results.components_of(value)
         return value
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item, call):
         report = yield
+        if call.excinfo is not None and (report.failed or hasattr(report, "wasxfail")):
+            # a plain attribute: xdist sends a report's __dict__ to the controller
+            # the class's own name and the message (exconly() would name its module too)
+            report.harness_reason = results.one_line(str(call.excinfo.value), call.excinfo.typename)
         _redact_report(report)
         labs = [lab for lab in self.labs.values() if lab is not None]
         if report.failed and labs:
@@ -131,14 +146,16 @@ class ResultsRecorder:
         if hasattr(report, "wasxfail"):
             # an expected failure: the limitation named (the marker's reason)
             # and what the test raised, which must be that limitation
-            test.outcome = "xfailed" if report.skipped else "xpassed"
+            test.outcome = outcome
             test.reason = f"{report.wasxfail} -- raised: {_failure_line(report)}" if report.skipped \
                 else report.wasxfail
+            test.detail = _failure_detail(report) if report.skipped else ""
         elif report.skipped:
             test.outcome, test.reason = "skipped", results.skip_reason(report)
         elif report.when == "call" or (report.failed and test.outcome in ("unknown", "passed")):
             test.outcome = outcome
             test.reason = _failure_line(report) if report.failed else ""
+            test.detail = _failure_detail(report) if report.failed else ""
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node, error):
@@ -147,13 +164,14 @@ class ResultsRecorder:
             data = json.loads(payload)
             self.labs.update({lab_id: None for lab_id in data["labs"]})
             self.versions.update(data["versions"])
+            self.components = self.components or data.get("components", "")
 
     @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
     def pytest_sessionfinish(self, session, exitstatus):
         workeroutput = getattr(self.config, "workeroutput", None)
         if workeroutput is not None:
             workeroutput["harness_results"] = json.dumps(
-                {"labs": list(self.labs), "versions": self.versions})
+                {"labs": list(self.labs), "versions": self.versions, "components": self.components})
             return
         topo = _topology_of(self.config)
         run = results.RunResult(
@@ -161,7 +179,7 @@ class ResultsRecorder:
             provisioner=self.config.getoption("--provisioner"), labs=sorted(self.labs),
             versions=dict(sorted(self.versions.items())), started=self.started,
             finished=time.time(), exit_status=int(exitstatus),
-            tests=sorted(self.tests.values(), key=lambda t: t.nodeid))
+            tests=sorted(self.tests.values(), key=lambda t: t.nodeid), components=self.components)
         run.write(self.dir)
         self.run = run
 
@@ -172,7 +190,8 @@ class ResultsRecorder:
         run, path = self.run, config.option.xmlpath
         if run is None or not path or not Path(path).is_file():
             return
-        properties = [(name, getattr(run, name) or "") for name in ("setup", "topology", "provisioner")]
+        properties = [(name, getattr(run, name) or "")
+                      for name in ("setup", "topology", "provisioner", "components")]
         properties.append(("labs", " ".join(run.labs)))
         properties += [(f"version.{component}", version) for component, version in run.versions.items()]
         _add_junit_global_properties(Path(path), properties)

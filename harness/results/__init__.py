@@ -6,8 +6,14 @@ its outcome, duration, skip reason, recorded properties (the convergence
 times suites measure) and the diagnostics bundle taken when it failed.
 
 Outcomes follow Sonobuoy: passed, failed, error, skipped, and timeout is a
-status of its own (a wait or a test that ran out of time). A run that
+status of its own (a wait or a test that ran out of time); xfailed and
+xpassed are pytest's expected failures (a documented limitation). A run that
 produced no result for something leaves it "unknown", never passed.
+
+A failure's `reason` is one line, the exception's type and message (what a
+report shows); its `detail` is the traceback (folded away in the report).
+`components` says whether the run drove real Kubernetes components
+("real") or the lab target's stand-ins ("stand-ins").
 """
 from __future__ import annotations
 
@@ -25,6 +31,8 @@ if TYPE_CHECKING:
     from harness.lab import Lab
 
 RESULTS_FILE = "results.json"
+#: the suite name of the upstream Kubernetes conformance tests (e2e.test, harness.conformance)
+CONFORMANCE_SUITE = "conformance"
 JUNIT_FILE = "junit.xml"
 
 #: every component's version probe: the parts' and the lab's own sshd
@@ -41,6 +49,7 @@ class TestResult:
     reason: str = ""
     properties: dict[str, Any] = field(default_factory=dict)
     bundle: str | None = None
+    detail: str = ""            #: the traceback or log excerpt behind `reason`
 
 
 @dataclass
@@ -54,6 +63,7 @@ class RunResult:
     finished: float = 0.0
     exit_status: int | None = None
     tests: list[TestResult] = field(default_factory=list)
+    components: str = ""        #: "real", "stand-ins" or "" (not known)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
@@ -83,10 +93,11 @@ def suite_of(nodeid: str) -> str:
 
 def outcome_of(report) -> str:
     """The status of a pytest report for one phase, timeouts told apart from failures."""
+    expected_failure = hasattr(report, "wasxfail")
     if report.passed:
-        return "passed"
+        return "xpassed" if expected_failure else "passed"
     if report.skipped:
-        return "skipped"
+        return "xfailed" if expected_failure else "skipped"
     text = str(report.longrepr or "")
     if any(marker in text for marker in _TIMEOUT_MARKERS):
         return "timeout"
@@ -98,6 +109,27 @@ def skip_reason(report) -> str:
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
         return re.sub(r"^Skipped: ", "", str(longrepr[2]))
     return str(longrepr or "")
+
+
+#: the longest one-line reason kept (the detail holds the rest)
+REASON_CHARS = 300
+#: the tail of a traceback kept as the detail
+DETAIL_CHARS = 6000
+
+
+def one_line(text: str, kind: str = "") -> str:
+    """`kind: first line of text`, cut to REASON_CHARS: what a report shows of
+    a failure (an exception's type and message, never its traceback)."""
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if kind and not first.startswith(kind):
+        first = f"{kind}: {first}" if first else kind
+    return first if len(first) <= REASON_CHARS else first[:REASON_CHARS - 1] + "…"
+
+
+def components_of(target) -> str:
+    """"real" when the target drives a Kubernetes API (real components), else
+    "stand-ins" (the lab target: real daemons standing in for a control plane)."""
+    return "real" if target.has("k8s-api") else "stand-ins"
 
 
 def _version_line(text: str) -> str:

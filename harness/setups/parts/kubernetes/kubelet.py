@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 
 #: image name by the binary it holds: the names the components pull
-IMAGES = {image.binary: image.ref for image in (*spec.IMAGES, *spec.PACKAGE_IMAGES)}
+IMAGES = spec.IMAGE_REFS
 SANDBOX_IMAGE = IMAGES["pause"]
 KUBELET_PORT = 10250
 #: kind's known issue "Pod errors due to too many open files"
@@ -61,10 +61,11 @@ JOINS = ("certificates", "token")
 
 
 def import_images(host: Host, refs: list[str]) -> None:
-    """Each image into the host's containerd, under its exact name (no registry)."""
-    for ref in refs:
+    """Each image into the host's containerd, under its exact name (no
+    registry); an archive several of them share (the e2e images) once."""
+    for archive in dict.fromkeys(artifacts.image(ref) for ref in refs):
         host.succeed(shlex.join(["ctr", "-a", CONTAINERD_SOCKET, "-n", "k8s.io", "images", "import",
-                                 "--no-unpack", str(artifacts.image(ref))]), timeout=300)
+                                 "--no-unpack", str(archive)]), timeout=300)
 
 
 def certificates(host: Host) -> list[Certificate]:
@@ -168,8 +169,10 @@ def apply(lab, target, roles=KUBERNETES_ROLES, no_pods=frozenset(), network: str
     hosts = [h for h in lab.hosts.values() if set(h.roles) & roles]
     dns = cluster_dns_ip(cluster.service_cidr)
     family = "ipv4" if "ipv4" in lab.topology.families else "ipv6"
-    #: images a node's pods run: the sandbox and the workloads' server (CoreDNS brings its own)
-    images = [IMAGES["pause"], IMAGES["agnhost"]]
+    #: images a node's pods run: the sandbox, the workloads' server (CoreDNS
+    #: brings its own) and the upstream e2e images (`harness conformance`) the
+    #: artifact set has
+    images = [IMAGES["pause"], IMAGES["agnhost"], *artifacts.available_images(spec.E2E_REFS)]
     token = None
     if join == "token":
         bootstrap_token.create(cluster)
