@@ -380,6 +380,7 @@ def ssh_hosts(inventory: inventory_mod.Inventory, specs: dict[str, HostSpec], la
     """The inventory's hosts, each answering over ssh (else AttachError):
     roles from the inventory, addresses from its Node (or its ssh address)."""
     hosts = {}
+    node_addresses = [a for s in specs.values() for a in s.addresses.get(NODES_NETWORK, {}).values()]
     for name, ssh in inventory.ssh.items():
         host = inventory_mod.SshHost(HostSpec(name, inventory.roles[name], {}), lab_id, ssh,
                                      inventory.backend)
@@ -392,14 +393,18 @@ def ssh_hosts(inventory: inventory_mod.Inventory, specs: dict[str, HostSpec], la
             raise AttachError(f"inventory {inventory.source}: host {name} "
                               f"({ssh.url('ssh')}) refused: {said}")
         host.spec = HostSpec(name, inventory.roles[name],
-                             host_addresses(specs.get(name), ssh.address, answer))
+                             host_addresses(specs.get(name), ssh.address, answer, node_addresses))
         hosts[name] = host
     return hosts
 
 
-def host_addresses(node: HostSpec | None, ssh_address: str, links: CommandResult) -> dict:
-    """{NODES_NETWORK: {family: address}}: the global addresses of the link
-    that holds the Node's InternalIP (or the ssh address), as the host shows them."""
+def host_addresses(node: HostSpec | None, ssh_address: str, links: CommandResult,
+                   node_addresses: list = ()) -> dict:
+    """{network: {family: address}}: the global addresses of the link that
+    holds the Node's InternalIP (or the ssh address), as the host shows them.
+    The network is NODES_NETWORK for a Node or a host on a Node's subnet;
+    another host (a client on a public network) is on a network named by its
+    subnets, which it shares with no Node."""
     known = [str(a) for a in (node.addresses.get(NODES_NETWORK, {}).values() if node else ())]
     known = known or [ssh_address]
     try:
@@ -413,7 +418,13 @@ def host_addresses(node: HostSpec | None, ssh_address: str, links: CommandResult
             for a in mine:
                 ip = ipaddress.ip_address(a["local"])
                 by_family.setdefault("ipv4" if ip.version == 4 else "ipv6", ip)
-            return {NODES_NETWORK: by_family}
+            subnets = sorted({str(ipaddress.ip_interface(f"{a['local']}/{a['prefixlen']}").network)
+                              for a in mine})
+            on_nodes = node is not None or any(ipaddress.ip_address(str(n)) in ipaddress.ip_network(s)
+                                               for n in node_addresses for s in subnets
+                                               if ipaddress.ip_address(str(n)).version ==
+                                               ipaddress.ip_network(s).version)
+            return {NODES_NETWORK if on_nodes else " ".join(subnets): by_family}
     return dict(node.addresses) if node else {}
 
 
