@@ -146,9 +146,12 @@ class AttachedLab(Lab):
     def __init__(self, lab_id: str, kubeconfig: str, context: str, server: str,
                  api: client.ApiClient, topology: Topology, hosts: dict[str, Host],
                  control_planes: list[str], versions: dict[str, str],
-                 closers: list[Callable[[], None]], inventory: inventory_mod.Inventory | None = None):
+                 closers: list[Callable[[], None]], inventory: inventory_mod.Inventory | None = None,
+                 node_names: frozenset[str] = frozenset()):
         super().__init__(lab_id, topology, Existing(), hosts)
         self.inventory = inventory
+        #: the hosts that are Nodes of the cluster (an inventory may list others)
+        self.node_names = node_names
         self.origin = ("attached cluster, kubeconfig only: host checks need an ssh inventory "
                        "(--inventory)" if inventory is None else
                        f"attached cluster with ssh inventory {inventory.source}: its hosts are "
@@ -200,7 +203,8 @@ class AttachedLab(Lab):
             lab=self, control_planes=planes, pki=None, domain=self.topology.domain,
             service_cidr=",".join(map(str, self.topology.service_cidrs)),
             pod_cidr=",".join(map(str, self.topology.pod_cidrs)),
-            kubelets=list(self.hosts.values()), versions=dict(self.versions), client=self.api,
+            kubelets=[h for name, h in self.hosts.items() if name in self.node_names],
+            versions=dict(self.versions), client=self.api,
             kubeconfig=self.kubeconfig, server_url=self.server, namespace=self.namespace)
         target = Target(self, self.capabilities)
         target.origin, target.namespace = self.origin, self.namespace
@@ -366,13 +370,16 @@ def describe(api: client.ApiClient, kubeconfig: str, context: str, server: str, 
     if inventory is not None:
         hosts.update(ssh_hosts(inventory, specs, lab_id))
         planes = [n for n in inventory.roles if set(inventory.roles[n]) & CONTROL_PLANE_ROLES] or planes
-        every = [a for h in hosts.values() for fams in h.spec.addresses.values() for a in fams.values()]
+        by_network: dict[str, list] = {}
+        for h in hosts.values():
+            for net, fams in h.spec.addresses.items():
+                by_network.setdefault(net, []).extend(fams.values())
         topology = dataclasses.replace(
             topology, hosts={n: h.spec for n, h in hosts.items()}, setup=inventory.setup or "attached",
-            networks={NODES_NETWORK: Network(NODES_NETWORK, *covering(every))})
+            networks={net: Network(net, *covering(addresses)) for net, addresses in by_network.items()})
     versions = {"kubernetes": version, **coredns_version(api)}
     return AttachedLab(lab_id, kubeconfig, context, server, api, topology, hosts, planes,
-                       versions, closers, inventory)
+                       versions, closers, inventory, frozenset(specs))
 
 
 def ssh_hosts(inventory: inventory_mod.Inventory, specs: dict[str, HostSpec], lab_id: str
