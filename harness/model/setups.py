@@ -78,9 +78,9 @@ def _hostname(v: Any) -> str | None:
     return None if ok else "must be a DNS name (lowercase labels joined by dots)"
 
 
-REAL_KUBERNETES = frozenset({"fcio-k8s", "k3s", "nixos", "centos-hardway"})
+REAL_KUBERNETES = frozenset({"fcio-k8s", "k3s", "nixos", "centos-hardway", "kubeadm-ha"})
 OPTIONS: dict[str, TopologyOption] = {
-    # which CoreDNS line the real cluster runs (seed 000's era: 1.8)
+    # which CoreDNS line the real cluster runs (seed 000's era: 1.8; kubeadm 1.34's: current)
     "coredns": TopologyOption(REAL_KUBERNETES, _one_of("1.8", "current")),
     # seed 004: BGP hold time of the sessions, seconds (RFC 4271: 0 or at least 3)
     "bgp_hold_time": TopologyOption(frozenset({"kubeadm-ha"}), _whole_number(3, 65535)),

@@ -4,11 +4,11 @@ person sets it up (as kind lists its create actions). A part is a function
 the Target components it needs and provides (harness.setups.parts.declares);
 `check` refuses a recipe whose part needs what no earlier part provides.
 
-Seeds 000, 001, 002 and 003 run on real components. Seed 001 is k3s's
-architecture on upstream components; the k3s binary could not be built here
-(the module proxy refuses github.com/k3s-io/k3s). kubeadm-ha (seed 004)
-still runs on STAND-INS (BIND for CoreDNS, netns pods, the service proxy for
-kube-proxy, the pod network's routes for calico) until it moves the same way.
+Every seed runs on real components. Seed 001 is k3s's architecture on
+upstream components; the k3s binary could not be built here (the module
+proxy refuses github.com/k3s-io/k3s). Seed 004 runs on kubeadm, with
+kube-router's BGP standing in for Calico, which cannot be built here
+(harness/setups/parts/kube_router).
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from harness.model.setups import KUBERNETES_ROLES
-from harness.setups.parts import (datastore, dns, etcd, frontend, kine, kubernetes, local_path,
-                                  pod_network, service_proxy, storage, webgateway, workloads)
+from harness.setups.parts import (datastore, dns, etcd, frontend, kine, kube_router, kubeadm, kubernetes,
+                                  local_path, pod_network, service_proxy, storage, webgateway, workloads)
 from harness.setups.parts.kubernetes import (cluster_ca, control_plane, coredns, flanneld, kube_proxy,
                                              kubelet, make_kubeconfig)
 
@@ -146,14 +146,17 @@ RECIPES: dict[str, list[Part]] = {
         part("CoreDNS", coredns.apply),
         part("workloads", kubernetes.workloads),
     ],
-    "kubeadm-ha": [  # seed 004, on STAND-INS but for etcd
-        part("cluster CA (cfssl)", cluster_ca.cfssl),
-        part("etcd", etcd.tls, family="ipv6"),
-        part("pod network", pod_network.calico_bgp),
-        part("cluster DNS", dns.apply),
-        # kubeadm runs kube-proxy as a DaemonSet on every node, control plane included
-        part("service proxy", service_proxy.apply, roles=frozenset({"master", "node"})),
-        part("workloads", workloads.apply),
+    # seed 004 on kubeadm: init --upload-certs, control planes joined with
+    # --certificate-key, workers with the printed join command, stacked etcd;
+    # kube-router's BGP STANDS IN for Calico (not buildable here: kube_router)
+    "kubeadm-ha": [
+        part("control-plane endpoint: HAProxy on the router", kubeadm.load_balancer),
+        part("containerd + kubelet, kubeadm init --upload-certs", kubeadm.init),
+        part("kubeadm join: control planes (--certificate-key), then workers", kubeadm.join),
+        part("pod network: kube-router BGP to the router (stand-in for Calico)", kube_router.apply),
+        part("kube-proxy (kubeadm's DaemonSet)", kubeadm.kube_proxy),
+        part("CoreDNS", coredns.apply, line="current"),
+        part("workloads", kubernetes.workloads),
     ],
 }
 
@@ -180,6 +183,14 @@ STAND_INS: dict[str, list[Part]] = {
     ],
     "nixos": [
         part("pod network", pod_network.host_gw),
+        part("cluster DNS", dns.apply),
+        part("service proxy", service_proxy.apply, roles=frozenset({"master", "node"})),
+        part("workloads", workloads.apply),
+    ],
+    "kubeadm-ha": [
+        part("cluster CA (cfssl)", cluster_ca.cfssl),
+        part("etcd", etcd.tls, family="ipv6"),
+        part("pod network", pod_network.calico_bgp),
         part("cluster DNS", dns.apply),
         part("service proxy", service_proxy.apply, roles=frozenset({"master", "node"})),
         part("workloads", workloads.apply),

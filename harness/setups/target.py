@@ -71,6 +71,8 @@ class Target:
     pki: Pki
     #: the hosts that run a kubelet
     kubelets: list[Host]
+    #: host:port of the control-plane endpoint in front of every apiserver (kubeadm-ha)
+    api_endpoint: str
 
     #: what the target is, for skip reasons: a lab the harness made, or a
     #: cluster it attached to (harness.setups.attached)

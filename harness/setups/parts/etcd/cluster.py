@@ -146,8 +146,8 @@ class EtcdCluster:
         """Run etcdctl with `args` on a member's host (the first member by default)."""
         m = self.member(via) if via else next(iter(self.members.values()))
         eps = ",".join(endpoints or [m.client_url])
-        tls = (["--cacert", f"{PKI_DIR}/ca.crt", "--cert", f"{PKI_DIR}/server.crt",
-                "--key", f"{PKI_DIR}/server.key"] if self.tls else [])
+        tls = (["--cacert", self.ca_file, "--cert", self.cert_file, "--key", self.key_file]
+               if self.tls else [])
         return m.host.run(shlex.join(["env", "ETCDCTL_API=3", "etcdctl", f"--endpoints={eps}", *tls,
                                       "--dial-timeout=2s", "--command-timeout=3s", *args]),
                           timeout=timeout)

@@ -37,6 +37,7 @@ APPLIERS = {
     "Service": (client.CoreV1Api, "patch_namespaced_service", True),
     "Pod": (client.CoreV1Api, "patch_namespaced_pod", True),
     "Deployment": (client.AppsV1Api, "patch_namespaced_deployment", True),
+    "DaemonSet": (client.AppsV1Api, "patch_namespaced_daemon_set", True),
     "ClusterRole": (client.RbacAuthorizationV1Api, "patch_cluster_role", False),
     "ClusterRoleBinding": (client.RbacAuthorizationV1Api, "patch_cluster_role_binding", False),
     "Role": (client.RbacAuthorizationV1Api, "patch_namespaced_role", True),

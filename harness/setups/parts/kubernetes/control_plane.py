@@ -51,10 +51,10 @@ def host_addresses(host: Host) -> list[str]:
     return [str(a) for fams in host.spec.addresses.values() for a in fams.values()]
 
 
-def link_kubectl(host: Host) -> None:
+def link_kubectl(host: Host, admin_kubeconfig: str = ADMIN_KUBECONFIG) -> None:
     """kubectl: a wrapper with the cluster-admin kubeconfig, never a link."""
     host.put_file(f"{HOST_BIN_DIR}/kubectl", templates.render(
-        PART_DIR, "kubectl.sh.j2", kubeconfig=ADMIN_KUBECONFIG,
+        PART_DIR, "kubectl.sh.j2", kubeconfig=admin_kubeconfig,
         binary=str(artifacts.binary("kubectl"))), mode=0o755)
 
 

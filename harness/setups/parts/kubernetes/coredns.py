@@ -72,11 +72,12 @@ def manifests(image: str, cluster_ip: str, domain: str) -> list[dict]:
 
 @declares(needs=("kubernetes", "kubelets", "pod_network", "service_proxy"),
           provides=("dns_server", "resolve"))
-def apply(lab, target) -> None:
+def apply(lab, target, line: str = "1.8") -> None:
     """CoreDNS at the cluster DNS IP, of the line the topology's option
-    `coredns` names; the hosts that reach Service IPs use it as their resolver."""
+    `coredns` names (else `line`, the setup's own); the hosts that reach
+    Service IPs use it as their resolver."""
     cluster = target.kubernetes
-    line = lab.topology.options.get("coredns", "1.8")
+    line = lab.topology.options.get("coredns", line)
     image = IMAGES[LINES[line]]
     address = cluster_dns_ip(cluster.service_cidr)
     with ThreadPoolExecutor(max_workers=len(cluster.kubelets)) as pool:

@@ -19,6 +19,8 @@ from harness.setups.parts.kubernetes.workloads import KubeProxy
 from harness.setups.pki import Certificate
 
 CERTIFICATE = Certificate("kube-proxy", "system:kube-proxy", "client")
+#: conntrack settings that change no machine-wide sysctl
+KEEP_CONNTRACK = {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s"}
 
 
 def install(host, cluster, address: str) -> None:
@@ -33,8 +35,7 @@ def install(host, cluster, address: str) -> None:
         "bindAddress": address,
         "clientConnection": {"kubeconfig": f"{K8S_DIR}/kube-proxy.kubeconfig"},
         "metricsBindAddress": "127.0.0.1:10249", "healthzBindAddress": "127.0.0.1:10256",
-        "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s",
-                      "tcpCloseWaitTimeout": "0s"},
+        "conntrack": KEEP_CONNTRACK,
     }
     host.put_file(f"{K8S_DIR}/kube-proxy.yaml", yaml.safe_dump(config, sort_keys=False))
     host_binaries.link(host, ["kube-proxy"])

@@ -58,6 +58,19 @@ KUBECONFIG = f"{K8S_DIR}/kubelet.kubeconfig"
 #: where a bootstrapped kubelet keeps the certificates it was issued
 CERT_DIR = "/var/lib/kubelet/pki"
 JOINS = ("certificates", "token")
+#: what every kubelet on this machine needs, however it is configured (here,
+#: or by kubeadm from its KubeletConfiguration): the host's cgroup subtree,
+#: no swap or cgroup v2 demands, no image GC, no resolver outside the lab
+MACHINE_SETTINGS = {
+    "cgroupDriver": "cgroupfs", "cgroupRoot": "/",
+    "containerRuntimeEndpoint": f"unix://{CONTAINERD_SOCKET}",
+    # pods with dnsPolicy Default (CoreDNS itself) get no resolver: nothing outside the lab
+    "resolvConf": "",
+    "failSwapOn": False, "failCgroupV1": False,
+    "imageGCHighThresholdPercent": 100, "imageGCLowThresholdPercent": 99,
+    "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%"},
+    "serializeImagePulls": False,
+}
 
 
 def import_images(host: Host, refs: list[str]) -> None:
@@ -66,6 +79,32 @@ def import_images(host: Host, refs: list[str]) -> None:
     for archive in dict.fromkeys(artifacts.image(ref) for ref in refs):
         host.succeed(shlex.join(["ctr", "-a", CONTAINERD_SOCKET, "-n", "k8s.io", "images", "import",
                                  "--no-unpack", str(archive)]), timeout=300)
+
+
+def raise_inotify_limits(host: Host) -> None:
+    """At least INOTIFY_LIMITS on the kernel this host runs on."""
+    host.succeed(" && ".join(
+        f"{{ [ \"$(sysctl -n {key})\" -ge {value} ] || sysctl -qw {key}={value}; }}"
+        for key, value in INOTIFY_LIMITS.items()))
+
+
+def run_containerd(host: Host, images: list[str]) -> None:
+    """containerd under the host's supervisord, with `images` imported."""
+    host.put_file("/etc/containerd/config.toml", templates.render(
+        PART_DIR, "containerd.toml.j2", host=host.name, socket=CONTAINERD_SOCKET,
+        sandbox_image=SANDBOX_IMAGE, cni_bin_dir=str(artifacts.cni_dir()), cni_conf_dir=CNI_CONF_DIR))
+    host.service("containerd").define(
+        ["containerd", "--config", "/etc/containerd/config.toml"], autostart=True,
+        autorestart=True, startsecs=0)
+    host.wait_until_succeeds(f"ctr -a {CONTAINERD_SOCKET} version", timeout=30)
+    import_images(host, images)
+
+
+def pod_images() -> list[str]:
+    """The images a node's pods run: the sandbox, the workloads' server
+    (CoreDNS brings its own) and the upstream e2e images (`harness
+    conformance`) the artifact set has."""
+    return [IMAGES["pause"], IMAGES["agnhost"], *artifacts.available_images(spec.E2E_REFS)]
 
 
 def certificates(host: Host) -> list[Certificate]:
@@ -98,26 +137,9 @@ class Node:
         on_path = NODE_COMPONENTS if h in (p.host for p in self.cluster.control_planes) \
             else [*NODE_COMPONENTS, "kubectl"]
         host_binaries.link(h, on_path)
-        self._inotify_limits()
-        self._containerd(images)
+        raise_inotify_limits(h)
+        run_containerd(h, images)
         self._kubelet()
-
-    def _inotify_limits(self) -> None:
-        """At least INOTIFY_LIMITS on the kernel this host runs on."""
-        self.host.succeed(" && ".join(
-            f"{{ [ \"$(sysctl -n {key})\" -ge {value} ] || sysctl -qw {key}={value}; }}"
-            for key, value in INOTIFY_LIMITS.items()))
-
-    def _containerd(self, images: list[str]) -> None:
-        h = self.host
-        h.put_file("/etc/containerd/config.toml", templates.render(
-            PART_DIR, "containerd.toml.j2", host=h.name, socket=CONTAINERD_SOCKET,
-            sandbox_image=SANDBOX_IMAGE, cni_bin_dir=str(artifacts.cni_dir()), cni_conf_dir=CNI_CONF_DIR))
-        h.service("containerd").define(
-            ["containerd", "--config", "/etc/containerd/config.toml"], autostart=True,
-            autorestart=True, startsecs=0)
-        h.wait_until_succeeds(f"ctr -a {CONTAINERD_SOCKET} version", timeout=30)
-        import_images(h, images)
 
     def _kubelet(self) -> None:
         h, d = self.host, self.cluster.pki.directory
@@ -125,8 +147,7 @@ class Node:
             "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
             "address": self.address, "port": KUBELET_PORT, "readOnlyPort": 0,
             "healthzBindAddress": "127.0.0.1", "healthzPort": 10248,
-            "cgroupDriver": "cgroupfs", "cgroupRoot": "/",
-            "containerRuntimeEndpoint": f"unix://{CONTAINERD_SOCKET}",
+            **MACHINE_SETTINGS,
             "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True},
                                "x509": {"clientCAFile": f"{d}/ca.pem"}},
             "authorization": {"mode": "Webhook"},
@@ -134,14 +155,7 @@ class Node:
                {"tlsCertFile": f"{d}/kubelet-{h.name}.pem",
                 "tlsPrivateKeyFile": f"{d}/kubelet-{h.name}-key.pem"}),
             "clusterDomain": self.cluster.domain, "clusterDNS": [self.cluster_dns],
-            # pods with dnsPolicy Default (CoreDNS itself) get no resolver: nothing outside the lab
-            "resolvConf": "",
-            "failSwapOn": False, "failCgroupV1": False,
-            "imageGCHighThresholdPercent": 100, "imageGCLowThresholdPercent": 99,
-            "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%",
-                             "imagefs.available": "1%"},
             "registerWithTaints": list(self.taints),
-            "serializeImagePulls": False,
         }
         h.put_file(f"{K8S_DIR}/kubelet.yaml", yaml.safe_dump(config, sort_keys=False))
         h.succeed("mkdir -p /var/lib/kubelet " + CNI_CONF_DIR)
@@ -169,10 +183,7 @@ def apply(lab, target, roles=KUBERNETES_ROLES, no_pods=frozenset(), network: str
     hosts = [h for h in lab.hosts.values() if set(h.roles) & roles]
     dns = cluster_dns_ip(cluster.service_cidr)
     family = "ipv4" if "ipv4" in lab.topology.families else "ipv6"
-    #: images a node's pods run: the sandbox, the workloads' server (CoreDNS
-    #: brings its own) and the upstream e2e images (`harness conformance`) the
-    #: artifact set has
-    images = [IMAGES["pause"], IMAGES["agnhost"], *artifacts.available_images(spec.E2E_REFS)]
+    images = pod_images()
     token = None
     if join == "token":
         bootstrap_token.create(cluster)

@@ -172,14 +172,12 @@ def apply_bgp(lab, subnets) -> bgp.BgpFabric:
     speakers = bgp.mesh(nodes, router)
     for name, speaker in speakers.items():
         host = lab.host(name)
-        host.put_file(bgp.CONFIG_PATH, bgp.render(speaker, pod_cidr, hold_time))
-        host.succeed(f"bird -p -c {bgp.CONFIG_PATH}")
-        host.succeed(f"mkdir -p $(dirname {bgp.SOCKET_PATH})"
-                     + (f" && {FORWARDING}" if name in subnets else ""))
+        bgp.configure(host, bgp.render(speaker, [pod_cidr], hold_time))
+        if name in subnets:
+            host.succeed(FORWARDING)
     started = time.monotonic()
     for name in speakers:
-        lab.host(name).service("bird").define(
-            f"bird -f -c {bgp.CONFIG_PATH} -s {bgp.SOCKET_PATH} -P /run/bird/bird.pid")
+        bgp.start(lab.host(name))
     fabric = bgp.BgpFabric(lab, speakers, router and router[0], blocks, hold_time)
     wait_until(fabric.converged, "BGP to converge: every node and the router routing each "
                f"pod block via its node ({json.dumps(fabric.expected_router_routes())})",

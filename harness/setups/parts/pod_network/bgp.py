@@ -67,7 +67,9 @@ class Speaker:
     originate: list[str] = field(default_factory=list)
 
 
-def render(speaker: Speaker, pod_cidr: str, hold_time: int) -> str:
+def render(speaker: Speaker, accepted: list[str], hold_time: int) -> str:
+    """BIRD's configuration for `speaker`, importing routes within the
+    `accepted` prefixes (the pod network; on the router, also the services)."""
     peers = [{"name": peer, "protocol": protocol_name(peer), "address": address, "asn": asn,
               "export": export,
               # keepOriginalNextHop, on what a node exports to the router (eBGP)
@@ -75,8 +77,18 @@ def render(speaker: Speaker, pod_cidr: str, hold_time: int) -> str:
              for peer, address, asn, export in speaker.peers]
     return templates.render(Path(__file__).parent, "bird.conf.j2", name=speaker.name,
                             router_id=router_id(speaker.index), address=speaker.address,
-                            asn=speaker.asn, originate=speaker.originate, pod_cidr=pod_cidr,
+                            asn=speaker.asn, originate=speaker.originate, accepted=accepted,
                             hold_time=hold_time, keepalive=max(1, hold_time // 3), peers=peers)
+
+
+def configure(host, config: str) -> None:
+    """BIRD's configuration on `host`, checked by BIRD itself (`bird -p`)."""
+    host.put_file(CONFIG_PATH, config)
+    host.succeed(f"bird -p -c {CONFIG_PATH} && mkdir -p $(dirname {SOCKET_PATH})")
+
+
+def start(host) -> None:
+    host.service("bird").define(f"bird -f -c {CONFIG_PATH} -s {SOCKET_PATH} -P /run/bird/bird.pid")
 
 
 def mesh(nodes: list[tuple[str, int, str, list[str]]], router: tuple[str, int, str] | None

@@ -1,0 +1,33 @@
+"""What suites ask of kube-router's BGP (`target.bgp`), as of the stand-in's:
+the router's routes come from BIRD (proto bird), a node's from kube-router,
+which installs what GoBGP learned with the zebra protocol number."""
+from __future__ import annotations
+
+import ipaddress
+
+from harness.setups.parts.pod_network.bgp import BgpFabric, kernel_routes
+
+#: kube-router's netlink protocol for the routes it injects (0x11)
+KUBE_ROUTER_PROTO = "zebra"
+
+
+class KubeRouterFabric(BgpFabric):
+    def __init__(self, lab, speakers, router: str, blocks, hold_time: int, pod_cidr: str,
+                 service_cidr: str):
+        super().__init__(lab, speakers, router, blocks, hold_time)
+        self.pod_cidr = ipaddress.ip_network(pod_cidr)
+        self.service_cidr = ipaddress.ip_network(service_cidr)
+
+    def _routes(self, host: str) -> dict[str, str]:
+        proto = "bird" if host == self.router else KUBE_ROUTER_PROTO
+        return kernel_routes(self.lab.host(host).routes(6, "proto", proto))
+
+    def kernel_routes(self, host: str) -> dict[str, str]:
+        """pod block -> next hop in `host`'s kernel, as BGP installed it."""
+        return {p: hop for p, hop in self._routes(host).items()
+                if ipaddress.ip_network(p).subnet_of(self.pod_cidr)}
+
+    def service_routes(self) -> dict[str, str]:
+        """Service IP prefix -> next hop on the router."""
+        return {p: hop for p, hop in self._routes(self.router).items()
+                if ipaddress.ip_network(p).subnet_of(self.service_cidr)}
