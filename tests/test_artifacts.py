@@ -412,7 +412,7 @@ def test_kubeadm_images_have_the_names_kubeadm_pulls(built):
     # the five images of the multi-call binary are one archive holding its layer once
     [multi] = {built.image(KUBEADM_IMAGES[k]) for k in KUBEADM_IMAGES if k != "kube-router"}
     assert multi.stat().st_size < 1.2 * built.binary("kubernetes").stat().st_size
-    assert artifacts.image(KUBEADM_IMAGES["kube-router"]) != multi
+    assert built.image(KUBEADM_IMAGES["kube-router"]) != multi
 
 
 def _rootfs(archive: Path, ref: str, dest: Path) -> dict:
