@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tarfile
 import threading
 import urllib.request
 from pathlib import Path
@@ -63,6 +64,15 @@ def test_kubeadm_and_etcd_answer_under_their_names(built):
     assert f"etcd Version: {spec.binary_version('etcd').lstrip('v')}" in etcd.stdout, etcd.stderr
 
 
+def test_etcdctl_is_etcds_own_at_the_servers_version(built):
+    assert spec.binary_version("etcdctl") == spec.binary_version("etcd") == "v3.6.4"
+    etcdctl = run(built.binary("etcdctl"), "version")
+    assert "etcdctl version: 3.6.4" in etcdctl.stdout, etcdctl.stderr
+    # etcdctl's prefix matching stays its own: kubectl does not take "ver" for "version"
+    assert run(built.binary("etcdctl"), "vers").returncode == 0
+    assert run(built.binary("kubectl"), "vers", "--client").returncode != 0
+
+
 def test_the_multi_call_binary_refuses_an_unknown_name(built, tmp_path):
     alias = tmp_path / "kube-nonsense"
     alias.symlink_to(built.binary("kubernetes"))
@@ -79,6 +89,7 @@ def test_the_multi_call_binary_refuses_an_unknown_name(built, tmp_path):
     ("agnhost", ["--help"], "serve-hostname"),
     ("kine", ["--version"], "v0.17.5"),
     ("local-path-provisioner", ["--version"], "v0.0.30"),
+    ("kube-router", ["--version"], "version v2.1.0,"),
 ])
 def test_other_binaries_answer(built, name, args, expected):
     result = run(built.binary(name), *args)
@@ -255,13 +266,15 @@ def free_port() -> int:
 
 def test_images_import_into_containerd_under_the_expected_names(built, containerd):
     ctr, _ = containerd
-    archives = dict.fromkeys(built.image(ref) for ref in [*(i.ref for i in spec.IMAGES), *spec.E2E_REFS])
-    assert len(archives) == len(spec.IMAGES) + 1, "the e2e images share one archive"
+    refs = [*(i.ref for i in (*spec.IMAGES, *spec.COMPONENT_IMAGES)), *spec.E2E_REFS]
+    archives = dict.fromkeys(built.image(ref) for ref in refs)
+    assert len(archives) == len(spec.IMAGES) + 1 + 2, \
+        "the e2e images share one archive, the multi-call binary's images another, kube-router its own"
     for archive in archives:
         result = ctr("images", "import", str(archive), timeout=300)
         assert result.returncode == 0, result.stderr
     listed = ctr("images", "ls", "-q").stdout.split()
-    assert sorted(listed) == sorted([*(i.ref for i in spec.IMAGES), *spec.E2E_REFS])
+    assert sorted(listed) == sorted(refs)
     assert "registry.k8s.io/pause:3.10.1" in listed
     assert "registry.k8s.io/coredns/coredns:v1.8.7" in listed
     assert "registry.k8s.io/e2e-test-images/busybox:1.37.0-1" in listed
@@ -382,6 +395,88 @@ def test_busybox_image_has_every_applet_in_bin(built):
     assert members["bin/busybox"].isfile()
     for applet in ("sh", "mkdir", "rm", "cat", "sysctl"):
         assert members[f"bin/{applet}"].issym() and members[f"bin/{applet}"].linkname == "busybox"
+
+
+KUBEADM_IMAGES = {
+    "kube-apiserver": "registry.k8s.io/kube-apiserver:v1.34.4",
+    "kube-controller-manager": "registry.k8s.io/kube-controller-manager:v1.34.4",
+    "kube-scheduler": "registry.k8s.io/kube-scheduler:v1.34.4",
+    "kube-proxy": "registry.k8s.io/kube-proxy:v1.34.4",
+    "etcd": "registry.k8s.io/etcd:3.6.4-0",
+    "kube-router": "docker.io/cloudnativelabs/kube-router:v2.1.0",
+}
+
+
+def test_kubeadm_images_have_the_names_kubeadm_pulls(built):
+    assert {k: spec.IMAGE_REFS[k] for k in KUBEADM_IMAGES} == KUBEADM_IMAGES
+    # the five images of the multi-call binary are one archive holding its layer once
+    [multi] = {built.image(KUBEADM_IMAGES[k]) for k in KUBEADM_IMAGES if k != "kube-router"}
+    assert multi.stat().st_size < 1.2 * built.binary("kubernetes").stat().st_size
+    assert built.image(KUBEADM_IMAGES["kube-router"]) != multi
+
+
+def _rootfs(archive: Path, ref: str, dest: Path) -> dict:
+    """Unpack the image `ref` of an OCI archive into `dest` as a runtime
+    would (layers in order); returns its config."""
+    with tarfile.open(archive) as outer:
+        def blob(digest: str):
+            return outer.extractfile(f"blobs/sha256/{digest.split(':', 1)[1]}")
+        [entry] = [m for m in json.load(outer.extractfile("index.json"))["manifests"]
+                   if m["annotations"]["io.containerd.image.name"] == ref]
+        manifest = json.load(blob(entry["digest"]))
+        for layer in manifest["layers"]:
+            with tarfile.open(fileobj=blob(layer["digest"])) as tar:
+                tar.extractall(dest)
+        return json.load(blob(manifest["config"]["digest"]))["config"]
+
+
+@pytest.fixture
+def chroot(built, tmp_path):
+    """chroot(key, *argv): runs argv in the unpacked image of KUBEADM_IMAGES[key],
+    in a network namespace of its own."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (chroot, unshare)")
+
+    def in_image(key: str, *argv: str) -> subprocess.CompletedProcess:
+        root = tmp_path / key
+        if not root.exists():
+            _rootfs(built.image(KUBEADM_IMAGES[key]), KUBEADM_IMAGES[key], root)
+        return run("unshare", "--net", "chroot", root, *argv)
+    return in_image
+
+
+@pytest.mark.parametrize("key, argv, expected", [
+    ("kube-apiserver", ["kube-apiserver", "--version"], "Kubernetes v1.34.4"),
+    ("kube-scheduler", ["kube-scheduler", "--version"], "Kubernetes v1.34.4"),
+    ("etcd", ["etcd", "--version"], "etcd Version: 3.6.4"),
+    ("etcd", ["etcdctl", "version"], "etcdctl version: 3.6.4"),
+    ("kube-proxy", ["kube-proxy", "--version"], "Kubernetes v1.34.4"),
+    ("kube-proxy", ["iptables-save", "--version"], "(nf_tables)"),
+    ("kube-proxy", ["ip6tables-restore", "--version"], "(nf_tables)"),
+    ("kube-proxy", ["ip", "-V"], "iproute2"),
+    ("kube-router", ["kube-router", "--version"], "version v2.1.0,"),
+    ("kube-router", ["ipset", "version"], "ipset v"),
+    ("kube-router", ["ip6tables-save", "--version"], "(nf_tables)"),
+    ("kube-router", ["ip", "-V"], "iproute2"),
+])
+def test_kubeadm_images_run_their_programs_from_path(chroot, key, argv, expected):
+    """What kubeadm's static pods, kube-proxy and kube-router run, found on
+    PATH in the image alone (no shell, nothing of the machine)."""
+    result = chroot(key, *argv)
+    assert result.returncode == 0 and expected in result.stdout + result.stderr, (result.stdout, result.stderr)
+
+
+def test_iptables_and_ipset_in_the_images_load_their_modules(chroot):
+    """kube-proxy's NAT rules need xtables' modules (dlopened, no ldd shows
+    them), kube-router's sets the kernel's ipset: each works from its image
+    (in a network namespace of its own, gone with the command)."""
+    for key in ("kube-proxy", "kube-router"):
+        added = chroot(key, "iptables", "-t", "nat", "-A", "POSTROUTING", "-s", "10.244.0.0/16",
+                       "-m", "comment", "--comment", "harness", "-j", "MASQUERADE")
+        assert added.returncode == 0, (key, added.stderr)
+    made = chroot("kube-router", "ipset", "create", "harness-test", "hash:ip")
+    assert made.returncode == 0, made.stderr
+    assert chroot("kube-proxy", "sh", "-c", "true").returncode != 0, "no shell: only what is run"
 
 
 def test_agnhost_serves_from_a_container(built, containerd):

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from harness.artifacts import e2e_images, images, spec, store
+from harness.artifacts import e2e_images, host_tools, images, spec, store
 from harness.lab.progress import Steps
 
 #: the environment of every `go build` (CGO_ENABLED is per build); part of the cache key
@@ -65,6 +65,8 @@ def build_key(go_version: str) -> str:
                     b.ldflags()) for b in spec.GO_BUILDS],
         "images": [(i.ref, i.binary, i.entrypoint, i.cmd) for i in spec.IMAGES],
         "e2e_images": e2e_images.recipe(),
+        "component_images": [(i.ref, i.binary, i.file, i.entrypoint, host_tools.fingerprint(i.tools))
+                             for i in spec.COMPONENT_IMAGES],
         # the binary's bytes stand for its version and applets (nothing is run to key a build)
         "package_images": [(i.repository, i.package, i.path, store.sha256_file(Path(i.path)))
                            for i in spec.PACKAGE_IMAGES],
@@ -151,6 +153,7 @@ def build(steps: Steps | None = None, force: bool = False) -> tuple[store.Artifa
                                        tmp / b.directory / b.name, image.entrypoint, image.cmd)
                 artifacts.append(_artifact(tmp, f"images/{image.file}", image.ref, "image",
                                            b.version))
+            artifacts += _component_images(tmp, steps)
             agnhost = tmp / spec.BINARIES["agnhost"].directory / "agnhost"
             archive = f"images/{spec.E2E_ARCHIVE}"
             try:
@@ -173,9 +176,40 @@ def build(steps: Steps | None = None, force: bool = False) -> tuple[store.Artifa
     return store.open_set(base / name), True
 
 
+def _component_images(tmp: Path, steps: Steps) -> list[store.Artifact]:
+    """Write spec.COMPONENT_IMAGES into images/, one archive per build (the
+    five images of the multi-call binary share its ~160 MB layer), from the
+    binaries already in `tmp`."""
+    by_file: dict[str, list[spec.ComponentImage]] = {}
+    for image in spec.COMPONENT_IMAGES:
+        by_file.setdefault(image.file, []).append(image)
+    artifacts = []
+    for file, group in by_file.items():
+        b = group[0].build
+        with steps.step(f"images {', '.join(i.ref for i in group)} into {file}"):
+            binary = images.layer_tar(tmp / b.directory / b.name, f"/usr/local/bin/{b.name}", b.applets)
+            specs = [images.ImageSpec((i.ref,), (binary, *_tools_layer(i)), i.entrypoint,
+                                      history=f"harness: {b.name} run as {i.binary}") for i in group]
+            images.write_archive(tmp / "images" / file, specs)
+        whole = _artifact(tmp, f"images/{file}", file, "image", "")
+        artifacts += [dataclasses.replace(whole, name=i.ref, version=i.version) for i in group]
+    return artifacts
+
+
+def _tools_layer(image: spec.ComponentImage) -> tuple[bytes, ...]:
+    """The layer of the image's tools, if it has any."""
+    if not image.tools:
+        return ()
+    try:
+        return (host_tools.layer(image.tools),)
+    except host_tools.HostToolsError as exc:
+        raise BuildError(f"the tools of {image.ref}: {exc}") from None
+
+
 def versions() -> dict[str, str]:
     """Component -> version, as pinned by our modules."""
     shown = {"kubernetes": "kubernetes", "e2e.test": "e2e.test", "ginkgo": "ginkgo", "etcd": "etcd",
+             "etcdctl": "etcdctl", "kube-router": "kube-router",
              "agnhost": "agnhost",
              "pause": "pause",
              "coredns (1.8 line)": "coredns-1.8", "coredns (current)": "coredns-1.12",

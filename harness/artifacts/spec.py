@@ -76,7 +76,7 @@ def _k8s_version_flags() -> tuple[str, ...]:
 
 
 K8S_APPLETS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet",
-               "kube-proxy", "kubeadm", "kubectl", "etcd")
+               "kube-proxy", "kubeadm", "kubectl", "etcd", "etcdctl")
 CNI_VERSION_FLAG = ("github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion={version}",)
 
 GO_BUILDS: tuple[GoBuild, ...] = (
@@ -115,6 +115,11 @@ GO_BUILDS: tuple[GoBuild, ...] = (
     # a module of its own (the CLI's tools are no dependency of Kubernetes), at the
     # version e2e.test links (the processes talk ginkgo's own protocol)
     GoBuild("ginkgo", "ginkgo", "github.com/onsi/ginkgo/v2/ginkgo", "github.com/onsi/ginkgo/v2"),
+    # seed 004's pod network (BGP, GoBGP inside); its Makefile stamps the
+    # version the same way (and a build date, left out: the same build is the same binary)
+    GoBuild("kube-router", "kube-router", "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router",
+            "github.com/cloudnativelabs/kube-router/v2",
+            version_flags=("github.com/cloudnativelabs/kube-router/v2/pkg/version.Version={version}",)),
 )
 
 #: the names a binary is found by: each build's own name and each applet
@@ -122,7 +127,7 @@ BINARIES: dict[str, GoBuild] = {
     **{b.name: b for b in GO_BUILDS}, **{a: b for b in GO_BUILDS for a in b.applets}}
 
 #: applets that are another module than their multi-call binary
-APPLET_MODULES = {"etcd": "go.etcd.io/etcd/server/v3"}
+APPLET_MODULES = {"etcd": "go.etcd.io/etcd/server/v3", "etcdctl": "go.etcd.io/etcd/etcdctl/v3"}
 
 
 def binary_version(name: str) -> str:
@@ -168,6 +173,55 @@ IMAGES: tuple[Image, ...] = (
     Image("registry.k8s.io/coredns/coredns", "coredns-1.12", ("/coredns",)),
     Image("docker.io/rancher/local-path-provisioner", "local-path-provisioner",
           ("/usr/bin/local-path-provisioner",)),
+)
+
+
+#: what kube-proxy (iptables mode) and kube-router exec: Debian's iptables
+#: (the nft variants the machine's alternatives name), its modules and iproute2's ip
+IPTABLES_TOOLS = (*(f"/usr/sbin/{family}{verb}" for family in ("iptables", "ip6tables")
+                    for verb in ("", "-save", "-restore")),
+                  "/usr/lib/x86_64-linux-gnu/xtables", "/usr/bin/ip")
+
+
+@dataclass(frozen=True)
+class ComponentImage(_Named):
+    """An image a kubeadm cluster pulls: a binary at /usr/local/bin (every
+    applet of the multi-call binary linked beside it: kubeadm's static pods
+    run `kube-apiserver`, `etcd` from PATH, and seed 004 execs `etcdctl` in
+    the etcd pod), run as `binary`, with `tools` of this machine and their
+    libraries in a layer of their own (host_tools). The images of one build
+    are one archive, so its binary's layer is stored once."""
+    repository: str
+    binary: str                 #: a name in BINARIES: an applet or a build of its own
+    tag: str = "{version}"      #: the image's tag; {bare} is the version without its "v"
+    tools: tuple[str, ...] = ()
+
+    @property
+    def build(self) -> GoBuild:
+        return BINARIES[self.binary]
+
+    @property
+    def version(self) -> str:
+        v = binary_version(self.binary)
+        return self.tag.format(version=v, bare=v.lstrip("v"))
+
+    @property
+    def entrypoint(self) -> tuple[str, ...]:
+        return (f"/usr/local/bin/{self.binary}",)
+
+    @property
+    def file(self) -> str:
+        return f"{self.build.name}-images.tar"
+
+
+COMPONENT_IMAGES: tuple[ComponentImage, ...] = (
+    *(ComponentImage(f"registry.k8s.io/{c}", c)
+      for c in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")),
+    ComponentImage("registry.k8s.io/kube-proxy", "kube-proxy", tools=IPTABLES_TOOLS),
+    # kubeadm 1.34's etcd image tag: etcd's version and a build number
+    ComponentImage("registry.k8s.io/etcd", "etcd", "{bare}-0"),
+    ComponentImage("docker.io/cloudnativelabs/kube-router", "kube-router",
+                   tools=(*IPTABLES_TOOLS, "/usr/sbin/ipset")),
 )
 
 
@@ -252,7 +306,8 @@ E2E_IMAGES: tuple[E2eImage, ...] = (
 )
 E2E_REFS: tuple[str, ...] = tuple(n for i in E2E_IMAGES for n in i.names)
 
-#: image refs by short name (pause, coredns-*, local-path-provisioner, busybox, agnhost):
-#: what the parts import
-IMAGE_REFS: dict[str, str] = {**{i.binary: i.ref for i in (*IMAGES, *PACKAGE_IMAGES)},
+#: image refs by short name (pause, coredns-*, local-path-provisioner, busybox,
+#: kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy, etcd,
+#: kube-router, agnhost): what the parts import
+IMAGE_REFS: dict[str, str] = {**{i.binary: i.ref for i in (*IMAGES, *PACKAGE_IMAGES, *COMPONENT_IMAGES)},
                               "agnhost": _e2e("agnhost", AGNHOST_TAG)[0]}

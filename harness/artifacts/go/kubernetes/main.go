@@ -1,5 +1,5 @@
 // Command kubernetes is one multi-call binary holding the Kubernetes control
-// plane and node components and etcd. It runs the component
+// plane and node components, etcd and etcdctl. It runs the component
 // named by the basename of argv[0] (as hyperkube and k3s do), so the harness
 // links or copies it as kube-apiserver, kubelet, etcd, ...; a single link
 // step shares the common dependencies and is much cheaper to build than
@@ -18,6 +18,8 @@ import (
 
 	_ "time/tzdata" // CronJob time zones (kube-apiserver, kube-controller-manager)
 
+	"github.com/spf13/cobra"
+	"go.etcd.io/etcd/etcdctl/v3/ctlv3"
 	"go.etcd.io/etcd/server/v3/etcdmain"
 	"k8s.io/component-base/cli"
 	"k8s.io/component-base/logs"
@@ -48,6 +50,7 @@ var applets = map[string]func() int{
 	"kubeadm":                 runKubeadm,
 	"kubectl":                 runKubectl,
 	"etcd":                    func() int { etcdmain.Main(os.Args); return 0 },
+	"etcdctl":                 func() int { ctlv3.MustStart(); return 0 },
 }
 
 func runKubeadm() int {
@@ -87,5 +90,8 @@ func main() {
 		fmt.Fprintf(os.Stderr, "%s: unknown applet; call me as one of: %s\n", name, names())
 		os.Exit(2)
 	}
+	// ctlv3's init turns on cobra's prefix matching for every command in the
+	// process; only etcdctl has it, so kubectl and kubeadm keep their own behaviour
+	cobra.EnablePrefixMatching = name == "etcdctl"
 	os.Exit(run())
 }
