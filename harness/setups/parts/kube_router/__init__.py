@@ -120,7 +120,7 @@ def cni_config() -> str:
 
 def pod_blocks(cluster) -> dict[str, list[str]]:
     """node -> its podCIDRs, as the controller-manager allocated them."""
-    return {n.metadata.name: list(n.spec.pod_cid_rs or ())
+    return {n.metadata.name: list(n.spec.pod_cidrs or ())
             for n in client.CoreV1Api(cluster.api).list_node().items}
 
 

@@ -1,14 +1,14 @@
 """What suites ask of kube-router's BGP (`target.bgp`), as of the stand-in's:
 the router's routes come from BIRD (proto bird), a node's from kube-router,
-which installs what GoBGP learned with the zebra protocol number."""
+which installs what GoBGP learned with protocol number 17 (zebra)."""
 from __future__ import annotations
 
 import ipaddress
 
 from harness.setups.parts.pod_network.bgp import BgpFabric, kernel_routes
 
-#: kube-router's netlink protocol for the routes it injects (0x11)
-KUBE_ROUTER_PROTO = "zebra"
+#: kube-router's netlink protocol for the routes it injects (0x11; iproute2 here has no name for it)
+KUBE_ROUTER_PROTO = "17"
 
 
 class KubeRouterFabric(BgpFabric):
