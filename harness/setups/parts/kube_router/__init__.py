@@ -146,7 +146,10 @@ def apply(lab, target) -> None:
 
     def prepare(host) -> None:
         host.succeed(FORWARDING)
-        host.put_file(CNI_CONF, cni_config())
+        # as the upstream init container: only where there is none (kube-router
+        # has filled the pod block into the one there)
+        if not host.run(f"[ -f {CNI_CONF} ]").ok:
+            host.put_file(CNI_CONF, cni_config())
     with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
         list(pool.map(prepare, nodes))
     started = time.monotonic()

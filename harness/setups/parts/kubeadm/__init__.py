@@ -100,6 +100,24 @@ def install_node(host, control_plane: bool) -> None:
     host.service("kubelet").define(["sh", script], autostart=True, autorestart=True, startsecs=0)
 
 
+def joined(host) -> bool:
+    """Whether kubeadm init or join already made `host` a node (its kubelet's kubeconfig)."""
+    return host.run(f"[ -f {KUBELET_FILES['kubeconfig']} ]").ok
+
+
+def _init_once(first) -> str:
+    """`kubeadm init --config … --upload-certs` and the certificate key it
+    printed; on a lab attached again, whose first control plane is already
+    initialized, the key of a new `upload-certs` instead."""
+    if joined(first):
+        return commands.upload_certs(first)
+    out = commands.run(first, ["init", f"--config={commands.CONFIG}", "--upload-certs"])
+    found = re.search(r"--certificate-key\s+([0-9a-f]{64})", out)
+    if not found:
+        raise commands.KubeadmError(f"kubeadm init on {first.name} printed no certificate key")
+    return found.group(1)
+
+
 @declares(needs=("api_endpoint",), provides=("kubernetes",))
 def init(lab, target) -> None:
     """Every node ready for kubeadm, then `kubeadm init --config …
@@ -114,30 +132,30 @@ def init(lab, target) -> None:
     first.put_file(commands.CONFIG, config.init_configuration(
         first.name, address, target.api_endpoint, topo.name, topo.domain, str(topo.pod_cidrs[0]),
         str(topo.service_cidrs[0])), mode=0o600)
-    out = commands.run(first, ["init", f"--config={commands.CONFIG}", "--upload-certs"])
-    found = re.search(r"--certificate-key\s+([0-9a-f]{64})", out)
-    if not found:
-        raise commands.KubeadmError(f"kubeadm init on {first.name} printed no certificate key")
+    certificate_key = _init_once(first)
     cluster = KubeadmCluster(
         lab, [ControlPlane(h, h.address(family=FAMILY)) for h in planes],
         admin_credentials(first, ADMIN_CONF), topo.domain, str(topo.service_cidrs[0]),
         str(topo.pod_cidrs[0]), versions={"kubernetes": spec.binary_version("kubeadm")},
-        certificate_key=found.group(1), api_endpoint=target.api_endpoint)
+        certificate_key=certificate_key, api_endpoint=target.api_endpoint)
     target.provide("kubernetes", cluster, "k8s-api", "kubeadm")
 
 
 @declares(needs=("kubernetes",), provides=("kubelets", "etcd"))
 def join(lab, target) -> None:
     """The join command printed on the first control plane: the other control
-    planes one after the other (each adds an etcd member), then the workers."""
+    planes one after the other (each adds an etcd member), then the workers
+    (those not joined yet)."""
     cluster = target.kubernetes
     first, *others = cluster.control_planes
     printed = commands.print_join_command(first.host)
     cluster.join_command = printed
-    for plane in others:
+    # a lab attached again has its nodes joined already
+    for plane in (p for p in others if not joined(p.host)):
         commands.join_control_plane(plane.host, printed, cluster.certificate_key, plane.address,
                                     config.SKIPPED_PHASES)
-    workers = [h for h in _hosts(lab, KUBERNETES_ROLES) if h not in [p.host for p in cluster.control_planes]]
+    workers = [h for h in _hosts(lab, KUBERNETES_ROLES)
+               if h not in [p.host for p in cluster.control_planes] and not joined(h)]
     with ThreadPoolExecutor(max_workers=max(1, len(workers))) as pool:
         list(pool.map(lambda h: commands.join_worker(h, printed, config.SKIPPED_PHASES), workers))
     hosts = _hosts(lab, KUBERNETES_ROLES)
