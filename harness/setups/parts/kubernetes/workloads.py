@@ -135,9 +135,10 @@ class KubeWorkload:
         """The endpoints kube-proxy on `host` DNATs this Service to (its rules
         are written asynchronously, after the EndpointSlices change)."""
         comment = f'--comment "{self.namespace}/{self.name}"'
-        rules = host.succeed("iptables-save -t nat").splitlines()
-        return sorted(r.split("--to-destination ", 1)[1].split()[0] for r in rules
-                      if comment in r and "-j DNAT" in r)
+        # both families (an IPv6 cluster's rules are ip6tables', written [address]:port)
+        rules = host.succeed("iptables-save -t nat; ip6tables-save -t nat").splitlines()
+        return sorted(r.split("--to-destination ", 1)[1].split()[0].replace("[", "").replace("]", "")
+                      for r in rules if comment in r and "-j DNAT" in r)
 
     @property
     def pods(self) -> list[KubePod]:
