@@ -178,7 +178,7 @@ def test_control_plane_rejoin_fails_at_check_etcd_until_its_member_is_removed(ta
     etcd = target.etcd
     # the host wiped: the node's files and containers gone, its etcd member still listed
     host.service("kubelet").stop()
-    commands.run(host, ["reset", "--force", "--skip-phases=remove-etcd-member"], timeout=180)
+    commands.reset(host, skip=("remove-etcd-member",))
     cluster.kubectl("delete", "node", host.name)
     host.service("kubelet").start()
     stale = [m for m in etcd.member_list(via=first.host.name) if m["name"] == host.name]

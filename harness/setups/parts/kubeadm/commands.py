@@ -88,6 +88,7 @@ def join_worker(host: Host, join: JoinCommand, skip: tuple[str, ...]) -> str:
     return run(host, [*join.args(), f"--skip-phases={','.join(skip)}"])
 
 
-def reset(host: Host) -> None:
-    """`kubeadm reset --force`: what an admin runs before rejoining a host."""
-    run(host, ["reset", "--force"], timeout=120)
+def reset(host: Host, skip: tuple[str, ...] = ()) -> None:
+    """`kubeadm reset --force`: the host's Kubernetes files and containers gone
+    (with `skip` phases, e.g. remove-etcd-member: its etcd member stays listed)."""
+    run(host, ["reset", "--force", *([f"--skip-phases={','.join(skip)}"] if skip else [])], timeout=180)
