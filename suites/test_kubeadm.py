@@ -17,9 +17,7 @@ import shlex
 
 import pytest
 
-from harness import artifacts
 from harness.lab.wait import wait_until
-from harness.setups.parts.kubeadm import commands
 
 pytestmark = pytest.mark.requires("kubeadm")
 
@@ -56,7 +54,7 @@ def test_printed_join_command_pins_the_cluster_ca_at_the_endpoint(target, cluste
     kubeadm lists; each worker's kubelet got its client certificate through
     that join (TLS bootstrap), as system:node:<name>."""
     second = cluster.control_planes[1].host
-    printed = commands.print_join_command(second)
+    printed = cluster.print_join_command(second)
     assert printed.endpoint == target.api_endpoint
     for host in target.workers:
         assert ca_public_key_hash(host) == printed.ca_cert_hash, host.name
@@ -78,7 +76,7 @@ def test_admin_conf_copied_from_a_master_administers_the_cluster(target, cluster
     conf = cluster.control_planes[1].host.get_file("/etc/kubernetes/admin.conf")
     router = next(h for h in target.hosts if "router" in h.roles)
     router.put_file("/root/c1-admin.conf", conf, mode=0o600)
-    out = router.succeed(shlex.join(["env", "KUBECONFIG=/root/c1-admin.conf", str(artifacts.binary("kubectl")),
+    out = router.succeed(shlex.join(["env", "KUBECONFIG=/root/c1-admin.conf", cluster.kubectl_binary,
                                      "get", "nodes", "-o", "json"]))
     assert sorted(n["metadata"]["name"] for n in json.loads(out)["items"]) == sorted(
         h.name for h in target.kubelets)
@@ -178,15 +176,15 @@ def test_control_plane_rejoin_fails_at_check_etcd_until_its_member_is_removed(ta
     etcd = target.etcd
     # the host wiped: the node's files and containers gone, its etcd member still listed
     host.service("kubelet").stop()
-    commands.reset(host, skip=("remove-etcd-member",))
+    cluster.reset(host, skip=("remove-etcd-member",))
     cluster.kubectl("delete", "node", host.name)
     host.service("kubelet").start()
     stale = [m for m in etcd.member_list(via=first.host.name) if m["name"] == host.name]
     assert stale, "the wiped control plane's etcd member is not listed: nothing to reproduce"
-    join = commands.print_join_command(first.host)
-    key = commands.upload_certs(first.host)
-    with pytest.raises(commands.KubeadmError, match=r"check-etcd.*(context deadline exceeded|not healthy)"):
-        commands.join_control_plane(host, join, key, plane.address, ("preflight",))
+    join = cluster.print_join_command(first.host)
+    key = cluster.upload_certs(first.host)
+    with pytest.raises(cluster.KubeadmError, match=r"check-etcd.*(context deadline exceeded|not healthy)"):
+        cluster.join_control_plane(host, join, key, plane.address, ("preflight",))
 
     pod = etcd_pod_on(cluster, first.host.name)
     members = cluster.kubectl("exec", "-n", "kube-system", pod, "--", *ETCDCTL, "member", "list")
@@ -195,7 +193,7 @@ def test_control_plane_rejoin_fails_at_check_etcd_until_its_member_is_removed(ta
     removed = cluster.kubectl("exec", "-n", "kube-system", pod, "--", *ETCDCTL, "member", "remove", member_id)
     assert re.search(rf"Member {member_id} removed from cluster", removed), removed
 
-    commands.join_control_plane(host, join, key, plane.address, ("preflight",))
+    cluster.join_control_plane(host, join, key, plane.address, ("preflight",))
     wait_until(lambda: node_ready(cluster, host.name), f"{host.name} Ready after the rejoin", timeout=120)
     etcd.wait_healthy(60)
     assert sorted(m["name"] for m in etcd.member_list()) == sorted(p.host.name for p in cluster.control_planes)

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from harness import artifacts
+from harness.setups.parts.kubeadm import commands
 from harness.setups.parts.kubernetes.cluster import Cluster
 from harness.setups.pki import Pki
 
@@ -30,6 +32,17 @@ class KubeadmCluster(Cluster):
     api_endpoint: str = ""
     #: what `kubeadm token create --print-join-command` printed for the joins
     join_command: JoinCommand | None = field(default=None, repr=False)
+    #: what kubeadm raises, and the commands an admin runs (for suites)
+    KubeadmError = commands.KubeadmError
+    print_join_command = staticmethod(commands.print_join_command)
+    upload_certs = staticmethod(commands.upload_certs)
+    join_control_plane = staticmethod(commands.join_control_plane)
+    reset = staticmethod(commands.reset)
+
+    @property
+    def kubectl_binary(self) -> str:
+        """kubectl as a machine outside the cluster runs it (no wrapper, no kubeconfig)."""
+        return str(artifacts.binary("kubectl"))
 
 
 def admin_credentials(host: Host, admin_conf: str) -> Pki:
