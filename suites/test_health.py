@@ -44,6 +44,11 @@ LISTENERS = {
     "datastore": {("postgres", "node", 5432), ("kine", "loopback", 2379), ("kine", "loopback", 2381)},
     # seed 001's webgateway: nginx on the public addresses
     "webgateway": {("nginx", "node", 80), ("nginx", "node", 443)},
+    # kubeadm's defaults: the kubelet and kube-proxy's health on every address, etcd's metrics
+    "kubeadm": {("kubelet", "any", 10250), ("kube-proxy", "any", 10256), ("etcd", "loopback", 2381)},
+    # kube-router (seed 004's BGP): BGP, GoBGP's gRPC API, its health port
+    "kube-router": {("kube-router", "node", 179), ("kube-router", "node", 50051),
+                    ("kube-router", "loopback", 50051), ("kube-router", "any", 20244)},
 }
 CONTROL_PLANE_ROLES = {"master", "server"}
 
@@ -69,10 +74,12 @@ def test_kubectl_cluster_info_on_every_control_plane(target):
 
 def test_cluster_admin_kubeconfig_is_root_only(target):
     """seed 002: "only root on the kubernetes master may obtain cluster-admin
-    rights by means of this file" (/etc/kubernetes/cluster-admin.kubeconfig)."""
+    rights by means of this file" (/etc/kubernetes/cluster-admin.kubeconfig;
+    kubeadm's is /etc/kubernetes/admin.conf)."""
+    path = target.kubernetes.admin_kubeconfig
     for host in control_planes(target):
-        mode = host.succeed("stat -c '%a %U' /etc/kubernetes/cluster-admin.kubeconfig").split()
-        assert mode == ["600", "root"], f"{host.name}: cluster-admin.kubeconfig is {mode}"
+        mode = host.succeed(shlex.join(["stat", "-c", "%a %U", path])).split()
+        assert mode == ["600", "root"], f"{host.name}: {path} is {mode}"
 
 
 def test_every_node_is_ready_at_the_pinned_version(target):
@@ -125,6 +132,8 @@ def test_each_role_listens_where_it_should_and_nowhere_else(target):
                       and host is target.datastore.host else set())
                    | (LISTENERS["webgateway"] if target.provided("webgateway")
                       and host is target.webgateway.host else set())
+                   | (LISTENERS["kubeadm"] if target.has("kubeadm") else set())
+                   | (LISTENERS["kube-router"] if target.has("bgp") and host.name in nodes else set())
                    | ({("sshd", "any", 22)} if target.has("ssh") else set()))
         node_addresses = {str(a) for fams in host.spec.addresses.values() for a in fams.values()}
         listeners = [entry for entry in _listeners(host)

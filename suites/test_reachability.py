@@ -179,6 +179,28 @@ def test_router_learns_every_pod_block_with_its_node_as_next_hop(target):
         assert all(p.split()[0] == "65534" for p in paths[block]), paths[block]
 
 
+@pytest.mark.requires("bgp-service-ips", "workloads")
+def test_router_routes_a_service_ip_to_a_node_and_reaches_its_pods(target):
+    """seed 004's serviceClusterIPs: the router learns a Service's IP over
+    BGP from the nodes (a node the next hop), and a request from the router
+    to that IP is answered by the service's pods, through a node's kube-proxy."""
+    bgp = target.bgp
+    router = target.lab.host(bgp.router)
+    nodes = {str(ipaddress.ip_address(h.address(family="ipv6"))): h.name for h in target.kubelets}
+    app = target.workload("bgp-service", port=8092).scale(2)
+    try:
+        prefix = f"{ipaddress.ip_address(app.cluster_ip)}/128"
+        wait_until(lambda: prefix in bgp.service_routes(), f"the router to learn {prefix} over BGP",
+                   timeout=30, interval=0.2)
+        hop = bgp.service_routes()[prefix]
+        assert hop in nodes, f"the router routes {prefix} via {hop}, not a node ({sorted(nodes)})"
+        got = router.run(shlex.join(["curl", "-sS", "-g", "-m", "5", f"http://{bracketed(app.cluster_ip)}:8092/"]))
+        assert got.ok and got.stdout.strip() in {p.name for p in app.pods}, \
+            f"{router.name} -> {app.cluster_ip}:8092 (via {nodes[hop]}): {got.summary()}"
+    finally:
+        app.scale(0)
+
+
 @pytest.mark.destructive
 @pytest.mark.requires("bgp")
 def test_node_down_withdraws_its_route_within_hold_time_and_it_comes_back(lab, target):

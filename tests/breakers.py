@@ -32,42 +32,44 @@ def breaks(name: str):
     return register
 
 
-def bind_zone_over(target, name: str, options: str, zone_text: str | None) -> None:
-    """A zone of its own for `name` in the BIND stand-in, which then answers
-    every query for `name` and below from it, and named restarted."""
-    from harness.setups.parts.dns.zone import NAMED_CONF, NAMED_DIR
-    host = target.dns.host
-    path = f"{NAMED_DIR}/broken-{name}.zone"
-    if zone_text is not None:
-        host.put_file(path, zone_text)
-    conf = host.get_file(NAMED_CONF).decode()
-    host.put_file(NAMED_CONF, conf + f'zone "{name}" {{ type primary; file "{path}"; {options} }};\n')
-    host.service("named").restart()
-    host.service("named").wait_for_state("RUNNING", 15)
+def coredns_answers(target, name: str, rcode: str) -> None:
+    """CoreDNS answers every query for `name` and below with `rcode`: a
+    server block of its own for that zone in the Corefile (the template
+    plugin, no records), CoreDNS rolled out again, and every host that uses
+    the cluster DNS seeing that answer."""
+    from harness.setups.parts.kubernetes import coredns
+    cluster = target.kubernetes
+    config = json.loads(cluster.kubectl("get", "configmap", "coredns", "-n", coredns.NAMESPACE, "-o", "json"))
+    corefile = config["data"]["Corefile"] + f"{name}:53 {{\n    template ANY ANY {{\n        rcode {rcode}\n    }}\n}}\n"
+    cluster.kubectl("patch", "configmap", "coredns", "-n", coredns.NAMESPACE, "--type", "merge",
+                    "-p", json.dumps({"data": {"Corefile": corefile}}))
+    cluster.kubectl("rollout", "restart", "deployment/coredns", "-n", coredns.NAMESPACE)
+    cluster.kubectl("rollout", "status", "deployment/coredns", "-n", coredns.NAMESPACE, "--timeout=120s",
+                    timeout=130)
+    for host in target.service_proxy.hosts:
+        wait_until(lambda: target.resolve(name, host).status == rcode, f"{name} {rcode} on {host.name}", 30, 0.2)
 
 
-EMPTY_ZONE = "$TTL 1\n@ SOA ns. hostmaster. 1 1 1 1 1\n@ NS ns.\n"
 DNS_SUITE_NAME = "dns-suite.default.svc.cluster.local"
 
 
 @breaks("dns-servfail")
 def dns_servfail(target):
-    """The DNS suite's service name (and its wildcard) answered SERVFAIL: a
-    zone whose file cannot be loaded."""
-    bind_zone_over(target, DNS_SUITE_NAME, "", None)
+    """The DNS suite's service name (and its wildcard) answered SERVFAIL."""
+    coredns_answers(target, DNS_SUITE_NAME, "SERVFAIL")
 
 
 @breaks("dns-refused")
 def dns_refused(target):
     """The DNS suite's service name answered REFUSED."""
-    bind_zone_over(target, DNS_SUITE_NAME, "allow-query { none; };", EMPTY_ZONE)
+    coredns_answers(target, DNS_SUITE_NAME, "REFUSED")
 
 
 @breaks("dns-no-wildcard")
 def dns_no_wildcard(target):
-    """The DNS suite's service is served from a zone without its records:
-    NXDOMAIN for its wildcard, whatever pods it has (as CoreDNS >= 1.9)."""
-    bind_zone_over(target, DNS_SUITE_NAME, "", EMPTY_ZONE)
+    """The DNS suite's service name and its wildcard answered NXDOMAIN,
+    whatever pods it has (as CoreDNS >= 1.9 answers the wildcard)."""
+    coredns_answers(target, DNS_SUITE_NAME, "NXDOMAIN")
 
 
 @breaks("frontend-cannot-reach-pods")

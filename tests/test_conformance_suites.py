@@ -35,8 +35,9 @@ PROVIDES = {
               "dns", "service-proxy", "workloads"},
     "centos-hardway": {"lab", "ipv4", "etcd", "k8s-api", "flannel-config", "pod-network", "vxlan", "dns",
                        "service-proxy", "workloads"},
-    "kubeadm-ha": {"lab", "ipv6", "etcd", "etcd-tls", "etcd-quorum", "bgp", "pod-network", "dns",
-                   "service-proxy", "workloads"},
+    # seed 004 on kubeadm; kube-router's BGP stands in for Calico
+    "kubeadm-ha": {"lab", "ipv6", "k8s-api", "kubeadm", "etcd", "etcd-tls", "etcd-quorum", "bgp",
+                   "bgp-service-ips", "pod-network", "dns", "service-proxy", "workloads"},
 }
 #: what each provisioner's hosts offer on top
 PROVISIONER_PROVIDES = {"netns": {"popen", "connect"}, "docker": {"connect"}, "podman": {"connect"}}
@@ -62,8 +63,13 @@ STRUCTURAL = {
 #: expected failures per setup: test id -> what it must have raised
 PORT_CHANGE = ("test_changed_pod_port_is_picked_up",
                r"PortNotPickedUp: the pods answer on port 8081 .* HAProxy still sends them to port 8080")
+#: CoreDNS 1.12 (kubeadm-ha's, as kubeadm 1.34 ships it) answers no wildcard
+NO_WILDCARD = {f"test_wildcard_returns_exactly_the_pod_set[{n}]":
+               (r"CoreDNS v1\.12\.\d+ answers NXDOMAIN: wildcard queries were removed in CoreDNS 1\.9\.0"
+                r".* -- raised: .*NXDOMAIN while the service has the pods")
+               for n in (0, 1, 3, 5)}
 XFAILS = {"fcio-k8s": dict([PORT_CHANGE]), "k3s": dict([PORT_CHANGE]),
-          "kubeadm-ha": {"test_seed_004_control_plane_rejoins_while_its_old_member_is_listed":
+          "kubeadm-ha": {**NO_WILDCARD, "test_seed_004_control_plane_rejoins_while_its_old_member_is_listed":
                          r"RejoinHangs: cp3 did not rejoin: etcd still lists member [0-9a-f]+ on https://"}}
 
 

@@ -99,7 +99,7 @@ def test_bird_configs_parse_with_bird(tmp_path):
              for n in subs]
     speakers = bgp.mesh(nodes, ("router1", 6, "2001:db8:10:1::50"))
     for name, sp in speakers.items():
-        conf = bgp.render(sp, "2001:db8:10:2::/64", 9)
+        conf = bgp.render(sp, ["2001:db8:10:2::/64"], 9)
         path = tmp_path / f"{name}.conf"
         path.write_text(conf)
         result = subprocess.run(["bird", "-p", "-c", str(path)], capture_output=True, text=True)

@@ -188,6 +188,7 @@ def test_repro_blocked_node_keeps_lab_and_writes_bundle(tmp_path):
     ({"expect": {"shows_as": "failed", "reporter": "it works", "symptom": "(unclosed"}}, "expect.symptom"),
     ({"faults": [{"kind": "explode", "host": "node1"}]}, "faults[0].kind"),
     ({"faults": [{"kind": "block", "host": "nohost"}]}, "faults[0].host"),
+    ({"faults": [{"kind": "command", "host": "node1", "command": " "}]}, "faults[0].command"),
     ({"colour": "red"}, "colour"),
 ])
 def test_bad_case_file_is_one_clear_error_and_creates_nothing(tmp_path, mutation, key):

@@ -1,6 +1,8 @@
 """Faults a repro case injects into a running lab.
 
   {kind: stop-service, host: H, service: S}   stop a supervisor service
+  {kind: command, host: H, command: C}        run C on the host (a daemon's own
+                                              control: `birdc disable peer_worker1`)
   {kind: crash, host: H}                      kill every process of the host
   {kind: block, host: H}                      silently drop all its lab links
   {kind: netem, host: H, network: N, delay: 200ms, loss: 10%}
@@ -16,6 +18,7 @@ import shlex
 #: kind -> (required keys, optional keys)
 KINDS = {
     "stop-service": ({"host", "service"}, set()),
+    "command": ({"host", "command"}, set()),
     "crash": ({"host"}, set()),
     "block": ({"host"}, set()),
     "netem": ({"host", "network"}, {"delay", "loss"}),
@@ -33,6 +36,8 @@ def problems(fault, key: str, topology) -> str | None:
         return f"{key}.{name}: unknown key for a {fault['kind']} fault"
     if topology is not None and fault["host"] not in topology.hosts:
         return f"{key}.host: no host {fault['host']!r} in topology {topology.name}"
+    if fault["kind"] == "command" and not (isinstance(fault["command"], str) and fault["command"].strip()):
+        return f"{key}.command: must be a command line"
     if fault["kind"] == "netem":
         if topology is not None and fault["network"] not in topology.hosts[fault["host"]].addresses:
             return f"{key}.network: host {fault['host']} is not on network {fault['network']!r}"
@@ -47,6 +52,8 @@ def inject(lab, fault: dict) -> str:
     kind = fault["kind"]
     if kind == "stop-service":
         host.service(fault["service"]).stop()
+    elif kind == "command":
+        host.succeed(fault["command"])
     elif kind == "crash":
         host.crash()
     elif kind == "block":
@@ -72,5 +79,6 @@ def undo(lab, fault: dict) -> str:
 
 def describe(fault: dict) -> str:
     kind = fault["kind"]
-    return f"{kind} on {fault['host']}" + (f" ({fault.get('service') or fault.get('network')})"
-                                           if kind in ("stop-service", "netem") else "")
+    return f"{kind} on {fault['host']}" + (
+        f" ({fault.get('service') or fault.get('network') or fault.get('command')})"
+        if kind in ("stop-service", "netem", "command") else "")

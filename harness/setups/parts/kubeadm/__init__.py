@@ -33,7 +33,7 @@ from harness.model.setups import CONTROL_PLANE_ROLES, KUBERNETES_ROLES
 from harness.setups import host_binaries
 from harness.setups.parts import declares
 from harness.setups.parts.kubeadm import commands, config
-from harness.setups.parts.kubeadm.cluster import KubeadmCluster, admin_credentials
+from harness.setups.parts.kubeadm.cluster import ADMIN_CONF, KubeadmCluster, admin_credentials
 from harness.setups.parts.etcd.cluster import Member
 from harness.setups.parts.kubeadm.stacked_etcd import StackedEtcd
 from harness.setups.parts.kubernetes import api as k8s_api
@@ -43,7 +43,6 @@ from harness.setups.parts.kubernetes.layout import APISERVER_PORT, CNI_CONF_DIR,
 from harness.setups.parts.kubernetes.workloads import KubeProxy
 
 PART_DIR = Path(__file__).parent
-ADMIN_CONF = f"{K8S_DIR}/admin.conf"
 HAPROXY_CONFIG = "/etc/haproxy/kube-apiserver.cfg"
 KUBELET_FILES = {"config": "/var/lib/kubelet/config.yaml", "flags": "/var/lib/kubelet/kubeadm-flags.env",
                  "kubeconfig": f"{K8S_DIR}/kubelet.conf",

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from harness.setups.parts.kubeadm.commands import JoinCommand
 
 CA_FILES = ("/etc/kubernetes/pki/ca.crt", "/etc/kubernetes/pki/ca.key")
+#: seed 004: "you can copy the admin.conf to your local machine"
+ADMIN_CONF = "/etc/kubernetes/admin.conf"
 
 
 @dataclass
@@ -32,6 +34,7 @@ class KubeadmCluster(Cluster):
     api_endpoint: str = ""
     #: what `kubeadm token create --print-join-command` printed for the joins
     join_command: JoinCommand | None = field(default=None, repr=False)
+    admin_kubeconfig: str = ADMIN_CONF
     #: what kubeadm raises, and the commands an admin runs (for suites)
     KubeadmError = commands.KubeadmError
     print_join_command = staticmethod(commands.print_join_command)

@@ -48,6 +48,11 @@ def init_configuration(name: str, address: str, endpoint: str, cluster_name: str
          "skipPhases": list(SKIPPED_INIT_PHASES)},
         {"apiVersion": API, "kind": "ClusterConfiguration", "clusterName": cluster_name,
          "kubernetesVersion": spec.binary_version("kubeadm"), "controlPlaneEndpoint": endpoint,
+         # every kubelet on the endpoint, as in seed 004's clusters (v1.22); kubeadm
+         # 1.34 points a control plane's kubelet at its own apiserver, which hangs
+         # while that node's etcd member is down: the kubelet cannot restart it
+         # for a minute (its mirror pod calls time out first)
+         "featureGates": {"ControlPlaneKubeletLocalMode": False},
          "imageRepository": spec.IMAGE_REFS["kube-apiserver"].rsplit("/", 1)[0],
          "etcd": {"local": {"imageTag": image_tag("etcd")}},
          "dns": {"imageTag": image_tag("coredns-1.12")},

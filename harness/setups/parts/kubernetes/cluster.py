@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from kubernetes import client
 
 from harness.setups.parts.kubernetes import api as k8s_api
+from harness.setups.parts.kubernetes.layout import ADMIN_KUBECONFIG
 
 if TYPE_CHECKING:
     from harness.lab import Lab
@@ -35,6 +36,8 @@ class Cluster:
     #: every host that runs kube-proxy
     proxies: list[Host] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)
+    #: the cluster-admin kubeconfig on each control plane (root's only)
+    admin_kubeconfig: str = ADMIN_KUBECONFIG
 
     @property
     def endpoint(self) -> ControlPlane:
