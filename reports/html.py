@@ -156,11 +156,12 @@ def _setup_info(row: dict | None) -> dict:
     stand-ins, and the first versions of what ran."""
     if row is None or row["topology"] is None:  # no results.json: the setup did not run
         return {"components": "not-run", "label": "not run", "versions": {}}
-    components = row["components"] or "unknown"
+    components, _, stand_ins = (row["components"] or "unknown").partition("; ")
     # what tells real from stand-in at a glance first
     names = sorted(row["versions"], key=lambda c: (FIRST_SHOWN.index(c) if c in FIRST_SHOWN
                                                    else len(FIRST_SHOWN), c))
-    return {"components": components, "label": COMPONENT_LABELS.get(components, components),
+    label = COMPONENT_LABELS.get(components, components) + (f" ({stand_ins})" if stand_ins else "")
+    return {"components": components, "label": label,
             "versions": {c: _version_number(row["versions"][c]) for c in names[:VERSIONS_PER_SETUP]}}
 
 

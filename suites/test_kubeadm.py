@@ -174,9 +174,11 @@ def test_control_plane_rejoin_fails_at_check_etcd_until_its_member_is_removed(ta
     first, plane = cluster.control_planes[0], cluster.control_planes[-1]
     host = plane.host
     etcd = target.etcd
-    # the host wiped: the node's files and containers gone, its etcd member still listed
+    # the host wiped: the node's files, containers and etcd data gone, its member
+    # still listed (kubeadm reset's remove-etcd-member phase would remove both)
     host.service("kubelet").stop()
     cluster.reset(host, skip=("remove-etcd-member",))
+    etcd.wipe(host.name)
     cluster.kubectl("delete", "node", host.name)
     host.service("kubelet").start()
     stale = [m for m in etcd.member_list(via=first.host.name) if m["name"] == host.name]

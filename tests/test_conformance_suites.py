@@ -73,6 +73,10 @@ XFAILS = {"fcio-k8s": dict([PORT_CHANGE]), "k3s": dict([PORT_CHANGE]),
                          r"RejoinHangs: cp3 did not rejoin: etcd still lists member [0-9a-f]+ on https://"}}
 
 
+#: what the results must name as standing in for a component the setup's document names
+STAND_INS = {"kubeadm-ha": ["kube-router stands in for Calico"]}
+
+
 def run_suites(suites: str, topology: str, provisioner: str, tmp_path: Path):
     results, marks = tmp_path / "results", tmp_path / "marks.json"
     run = subprocess.run(
@@ -81,9 +85,9 @@ def run_suites(suites: str, topology: str, provisioner: str, tmp_path: Path):
          "-p", "no:cacheprovider", "-rfEsxX", "--results-dir", str(results)],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
         env={**__import__("os").environ, "HARNESS_SUITE_MARKS": str(marks)})
-    tests = json.loads((results / "results.json").read_text())["tests"] \
-        if (results / "results.json").exists() else []
-    return run, tests, json.loads(marks.read_text()) if marks.exists() else {}
+    summary = json.loads((results / "results.json").read_text()) if (results / "results.json").exists() else {}
+    return run, summary.get("tests", []), json.loads(marks.read_text()) if marks.exists() else {}, \
+        summary.get("components")
 
 
 #: what the topology and the provisioner give every host, not the recipe: a
@@ -131,9 +135,11 @@ def judge(setup: str, provides: set[str], tests: list[dict], marks: dict) -> lis
 def test_suites_pass_on_setup(setup, provisioner, tmp_path):
     """On the docker and podman labs (.ci/start-daemons starts the engines) the
     same suites pass."""
-    run, tests, marks = run_suites("suites/", setup, provisioner, tmp_path)
+    run, tests, marks, components = run_suites("suites/", setup, provisioner, tmp_path)
     tail = run.stdout[-6000:]
     assert run.returncode == 0, f"suites failed on {setup}:\n{tail}\n{run.stderr[-2000:]}"
+    # the report's badge: real components, naming what stands in for one the document names
+    assert components == "; ".join(["real", *STAND_INS.get(setup, [])]), components
     problems = judge(setup, PROVIDES[setup] | PROVISIONER_PROVIDES[provisioner], tests, marks)
     assert not problems, "\n".join(problems) + f"\n{tail}"
 
@@ -173,7 +179,7 @@ def test_wildcard_promise_fails_plainly_on_current_coredns(tmp_path):
     >= 1.9 gives for a service that has pods (strict xfail naming the
     version), the rest of the DNS suite must pass."""
     topology = ROOT / "tests" / "fixtures" / "topologies" / "fcio-k8s-coredns-now.yaml"
-    run, tests, _ = run_suites("suites/test_dns.py", str(topology), "netns", tmp_path)
+    run, tests, _, _ = run_suites("suites/test_dns.py", str(topology), "netns", tmp_path)
     tail = run.stdout[-4000:]
     assert run.returncode == 0, tail
     xfailed = {t["nodeid"].split("::", 1)[1]: t["reason"] for t in tests if t["outcome"] == "xfailed"}

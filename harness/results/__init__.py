@@ -128,8 +128,10 @@ def one_line(text: str, kind: str = "") -> str:
 
 def components_of(target) -> str:
     """"real" when the target drives a Kubernetes API (real components), else
-    "stand-ins" (the lab target: real daemons standing in for a control plane)."""
-    return "real" if target.has("k8s-api") else "stand-ins"
+    "stand-ins" (the lab target: real daemons standing in for a control plane);
+    then, after "; ", what stands in for a component the document names."""
+    kind = "real" if target.has("k8s-api") else "stand-ins"
+    return "; ".join([kind, *getattr(target, "stand_ins", ())])
 
 
 def _version_line(text: str) -> str:

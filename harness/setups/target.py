@@ -84,6 +84,9 @@ class Target:
         self.lab = lab
         self.capabilities: set[str] = set(capabilities or ())
         self._components: dict[str, Any] = {}
+        #: what stands in for a component the setup's document names, as the
+        #: report shows it ("kube-router stands in for Calico")
+        self.stand_ins: list[str] = []
 
     def __repr__(self) -> str:
         return (f"<target of {self.lab.id}: "

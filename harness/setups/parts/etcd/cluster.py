@@ -83,6 +83,8 @@ class EtcdCluster:
     StaleMember = StaleMember  # what rejoin_without_remove raises, for suites
     #: on each member's host with TLS: the CA clients trust, and a client certificate and key
     ca_file, cert_file, key_file = f"{PKI_DIR}/ca.crt", f"{PKI_DIR}/server.crt", f"{PKI_DIR}/server.key"
+    #: seconds a started member may take to be healthy
+    healthy_within: float = HEALTHY_WITHIN_S
 
     def __init__(self, members: list[Member], tls: bool, token: str):
         self.members = {m.name: m for m in members}
@@ -166,8 +168,8 @@ class EtcdCluster:
     def healthy(self, via: str | None = None) -> bool:
         return all(self.health(via).values())
 
-    def wait_healthy(self, timeout: float = HEALTHY_WITHIN_S) -> None:
-        wait_until(self.healthy, "every etcd member healthy", timeout, 0.2)
+    def wait_healthy(self, timeout: float | None = None) -> None:
+        wait_until(self.healthy, "every etcd member healthy", timeout or self.healthy_within, 0.2)
 
     def put(self, key: str, value: str, via: str | None = None) -> None:
         out = self.etcdctl(["put", key, "--", value], via=via)

@@ -23,13 +23,11 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from kubernetes import client
-
 from harness.artifacts import spec
 from harness.lab.wait import wait_until
 from harness.model.setups import KUBERNETES_ROLES
 from harness.setups.parts import declares
-from harness.setups.parts.kube_router.fabric import KubeRouterFabric
+from harness.setups.parts.kube_router.fabric import KubeRouterFabric, pod_blocks
 from harness.setups.parts.kubernetes import api as k8s_api
 from harness.setups.parts.kubernetes.flanneld import route_services
 from harness.setups.parts.kubernetes.layout import CNI_CONF_DIR
@@ -118,12 +116,6 @@ def cni_config() -> str:
         {"type": "portmap", "capabilities": {"portMappings": True}}]}, indent=1)
 
 
-def pod_blocks(cluster) -> dict[str, list[str]]:
-    """node -> its podCIDRs, as the controller-manager allocated them."""
-    return {n.metadata.name: list(n.spec.pod_cidrs or ())
-            for n in client.CoreV1Api(cluster.api).list_node().items}
-
-
 @declares(needs=("kubernetes", "kubelets", "api_endpoint"), provides=("bgp", "pod_network"))
 def apply(lab, target) -> None:
     """BIRD on the router, kube-router on every node; done when every node is
@@ -158,14 +150,14 @@ def apply(lab, target) -> None:
                             hold_time))
     wait_until(lambda: k8s_api.nodes_ready(cluster.api, names),
                f"nodes {' '.join(names)} Ready (kube-router's CNI config)", timeout=180, interval=0.5)
-    fabric = KubeRouterFabric(lab, speakers, router[0], blocks, hold_time, cluster.pod_cidr,
-                              cluster.service_cidr)
+    fabric = KubeRouterFabric(lab, cluster, speakers, router[0], blocks, hold_time)
     wait_until(fabric.converged, "BGP to converge: every node and the router routing each pod block "
                f"via its node ({json.dumps(fabric.expected_router_routes())})", timeout=120, interval=0.5)
     fabric.converged_in = time.monotonic() - started
     with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
         list(pool.map(lambda h: route_services(h, cluster.service_cidr, next(iter(h.spec.addresses))),
                       nodes))
+    target.stand_ins.append("kube-router stands in for Calico")
     target.provide("bgp", fabric, "bgp", "bgp-service-ips")
     target.provide("pod_network", PodNetwork({n: [ipaddress.ip_network(b) for b in bs]
                                               for n, bs in blocks.items()},

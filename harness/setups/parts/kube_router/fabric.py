@@ -5,18 +5,37 @@ from __future__ import annotations
 
 import ipaddress
 
+from kubernetes import client
+
 from harness.setups.parts.pod_network.bgp import BgpFabric, kernel_routes
 
 #: kube-router's netlink protocol for the routes it injects (0x11; iproute2 here has no name for it)
 KUBE_ROUTER_PROTO = "17"
 
 
+def pod_blocks(cluster) -> dict[str, list[str]]:
+    """node -> its podCIDRs, as the controller-manager allocated them."""
+    return {n.metadata.name: list(n.spec.pod_cidrs or ())
+            for n in client.CoreV1Api(cluster.api).list_node().items}
+
+
 class KubeRouterFabric(BgpFabric):
-    def __init__(self, lab, speakers, router: str, blocks, hold_time: int, pod_cidr: str,
-                 service_cidr: str):
+    def __init__(self, lab, cluster, speakers, router: str, blocks, hold_time: int):
+        self.cluster = cluster
         super().__init__(lab, speakers, router, blocks, hold_time)
-        self.pod_cidr = ipaddress.ip_network(pod_cidr)
-        self.service_cidr = ipaddress.ip_network(service_cidr)
+        self.pod_cidr = ipaddress.ip_network(cluster.pod_cidr)
+        self.service_cidr = ipaddress.ip_network(cluster.service_cidr)
+
+    @property
+    def blocks(self) -> dict[str, list[str]]:
+        """node -> its pod blocks, as its Node has them now: a control plane
+        wiped and joined again is a new Node, which may get another block."""
+        current = pod_blocks(self.cluster)
+        return {node: current.get(node, []) for node in self._nodes}
+
+    @blocks.setter
+    def blocks(self, blocks: dict[str, list[str]]) -> None:
+        self._nodes = list(blocks)
 
     def _routes(self, host: str) -> dict[str, str]:
         proto = "bird" if host == self.router else KUBE_ROUTER_PROTO

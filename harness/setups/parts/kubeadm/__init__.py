@@ -85,8 +85,9 @@ def install_node(host, control_plane: bool) -> None:
     """containerd with the images this node runs, kubelet under supervisord
     waiting for kubeadm's config, kubeadm (and kubectl on control planes)."""
     # the machine's CNI configs (podman's) show through the host's /etc: the
-    # pod network's own config is to be the only one
-    host.succeed(f"mkdir -p {CNI_CONF_DIR} && find {CNI_CONF_DIR} -mindepth 1 -delete")
+    # pod network's own config is to be the only one (a joined node has it)
+    if not joined(host):
+        host.succeed(f"mkdir -p {CNI_CONF_DIR} && find {CNI_CONF_DIR} -mindepth 1 -delete")
     raise_inotify_limits(host)
     keys = (*NODE_IMAGES, *(CONTROL_PLANE_IMAGES if control_plane else ()))
     run_containerd(host, [*pod_images(), *(spec.IMAGE_REFS[k] for k in keys)])

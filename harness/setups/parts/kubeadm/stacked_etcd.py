@@ -4,14 +4,15 @@ data in /var/lib/etcd. The etcd suite drives it as it drives etcd under
 supervisord (EtcdCluster): etcdctl on the member's host with kubeadm's
 healthcheck client certificate.
 
-A member is stopped as an admin stops a static pod's container for a
-while: the node's kubelet stopped, then the etcd process; started again by
-starting the kubelet, which restarts the exited container at once. Moving
-the manifest out and back does not do: the kubelet restarts a static pod of
-the same UID only once it has deleted the old mirror pod through the API,
-and with two members down there is no API (etcd quorum lost): the kubelets
-of both members wait for each other, for minutes (seen on kubelet 1.34:
-"Failed deleting a mirror pod ... Timeout" every 34 s, etcd not restarted).
+A member is stopped with nothing to restart it: the node's kubelet paused
+(SIGSTOP), then the etcd process killed; it is started by resuming the
+kubelet, which restarts the exited container at once from what it already
+knows. Neither moving the manifest out and back nor stopping the kubelet
+does: a kubelet restarts a static pod of the same UID only once it has
+deleted the old mirror pod through the API, and a kubelet started afresh
+runs no pod before it has heard from the API; with two members down there
+is no API (etcd quorum lost), and the kubelets of both members wait for
+each other (seen on kubelet 1.34: etcd not restarted for minutes).
 """
 from __future__ import annotations
 
@@ -31,19 +32,30 @@ KILL_ETCD = ("for pid in $(ss -Hltnp 'sport = :2380' | grep -o 'pid=[0-9]*' | cu
              "do kill \"$pid\"; done")
 
 
+def signal_kubelet(host, signal: str) -> None:
+    """Pause (STOP) or resume (CONT) the host's kubelet, if it runs."""
+    pid = host.service("kubelet").pid
+    if pid:
+        host.succeed(shlex.join(["kill", f"-{signal}", str(pid)]))
+
+
 class StackedEtcd(EtcdCluster):
     ca_file, cert_file, key_file = (f"{PKI}/ca.crt", f"{PKI}/healthcheck-client.crt",
                                     f"{PKI}/healthcheck-client.key")
+    #: the kubelet restarts a container it saw exit after its crash-loop
+    #: back-off (10 s, doubled at each exit within minutes): a member stopped
+    #: the second time in a few minutes is back 10-20 s after its start
+    healthy_within = 60
 
     def __repr__(self) -> str:
         return f"<kubeadm stacked etcd {', '.join(self.members)}>"
 
     def start(self, name: str) -> None:
-        self.member(name).host.service("kubelet").start()
+        signal_kubelet(self.member(name).host, "CONT")
 
     def stop(self, name: str) -> None:
         host = self.member(name).host
-        host.service("kubelet").stop()
+        signal_kubelet(host, "STOP")
         host.succeed(KILL_ETCD)
         host.wait_until_succeeds(PEER_PORT_CLOSED, timeout=60)
 
