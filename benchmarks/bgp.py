@@ -1,11 +1,13 @@
-"""BGP figures of seed 004's mesh (printed, never asserted), each against a
-peer measured in the same run on the same lab (BIRD, as calico-node runs it):
+"""BGP figures of seed 004's mesh (printed, never asserted): kube-router
+(GoBGP, standing in for calico-node) on the nodes, BIRD on the router; each
+against a peer measured in the same run on the same lab:
 
-- convergence of the whole mesh after BIRD starts everywhere, against one
-  node's block coming back after that node's BIRD restarts;
+- convergence of the whole mesh after kube-router's DaemonSet is applied,
+  against one node's block coming back after the router re-enables its
+  session with that node;
 - the router withdrawing a node's block after the node is cut silently (the
-  hold timer must expire), against the same node stopping its BIRD
-  (a Cease notification withdraws at once).
+  hold timer must expire), against the router shutting its session with the
+  node (a Cease notification withdraws at once).
 
     .venv/bin/python benchmarks/bgp.py [--cycles 3]
 """
@@ -23,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from harness import setups  # noqa: E402
 from harness.lab.wait import wait_until  # noqa: E402
 from harness.model import topology  # noqa: E402
+from harness.setups.parts.pod_network.bgp import protocol_name  # noqa: E402
 from provisioners.netns import NetnsProvisioner  # noqa: E402
 
 TOPOLOGY = Path(__file__).resolve().parent.parent / "fixtures" / "topologies" / "kubeadm-ha.yaml"
@@ -50,20 +53,22 @@ def main() -> None:
         bgp = setups.apply(lab).bgp
         node = list(bgp.blocks)[-1]
         host = lab.host(node)
-        bird = host.service("bird")
+        session = protocol_name(node)
         silent, graceful, back = [], [], []
         for _ in range(args.cycles):
             withdrawn, restored = withdrawn_after(bgp, node, host.block, host.unblock)
             silent.append(withdrawn)
-            withdrawn, restored = withdrawn_after(bgp, node, bird.stop, bird.start)
+            withdrawn, restored = withdrawn_after(bgp, node, lambda: bgp.birdc(bgp.router, f"disable {session}"),
+                                                  lambda: bgp.birdc(bgp.router, f"enable {session}"))
             graceful.append(withdrawn)
             back.append(restored)
         mesh = bgp.converged_in
     med = statistics.median
-    print(f"mesh convergence after BIRD starts everywhere: {mesh:.2f} s; one node's block back after "
-          f"its BIRD restarts (median of {args.cycles}): {med(back):.2f} s (x{mesh / med(back):.1f})")
+    print(f"mesh convergence after kube-router is applied: {mesh:.2f} s; one node's block back after "
+          f"the router re-enables its session (median of {args.cycles}): {med(back):.2f} s "
+          f"(x{mesh / med(back):.1f})")
     print(f"withdrawal after {node} is cut silently (hold {bgp.hold_time} s): {med(silent):.2f} s; after "
-          f"its BIRD stops (Cease): {med(graceful):.2f} s (x{med(silent) / med(graceful):.1f})")
+          f"the router shuts its session (Cease): {med(graceful):.2f} s (x{med(silent) / med(graceful):.1f})")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,23 @@ def etcd(target):
     return target.etcd
 
 
+def nodes_not_ready(target) -> list[str]:
+    nodes = json.loads(target.kubernetes.kubectl("get", "nodes", "-o", "json"))["items"]
+    return [n["metadata"]["name"] for n in nodes
+            if {c["type"]: c["status"] for c in n["status"]["conditions"]}.get("Ready") != "True"]
+
+
+@pytest.fixture(autouse=True)
+def cluster_whole_afterwards(target):
+    """A test that took members down leaves the cluster stored in etcd whole:
+    every Node Ready again (their heartbeats failed while the store had no
+    quorum), so that the next test meets the cluster it expects."""
+    yield
+    if target.has("k8s-api"):
+        wait_until(lambda: not nodes_not_ready(target), "every Node Ready again after the etcd test",
+                   timeout=120, interval=1)
+
+
 def test_every_member_is_healthy_from_each_member(etcd):
     for via in etcd.members:
         health = etcd.health(via)

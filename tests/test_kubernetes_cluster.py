@@ -136,11 +136,12 @@ def test_seed_002_and_003_up_apply_ready_down_leaves_nothing(netns, setup, worke
 
 
 @pytest.mark.parametrize("setup, ending", [("fcio-k8s", "ctrl-c"), ("fcio-k8s", "kill-9-then-gc"),
-                                           ("k3s", "kill-9-then-gc")])
+                                           ("k3s", "kill-9-then-gc"), ("kubeadm-ha", "kill-9-then-gc")])
 def test_a_real_cluster_ends_without_a_trace(netns, lab_holder, setup, ending):
     """The harness holding a real cluster is interrupted (its lab goes with
     it) or killed (gc removes the lab): no process (PostgreSQL and kine on
-    k3s included), container, cgroup, mount or namespace is left either way."""
+    k3s, kubeadm's static pods and the router's HAProxy and BIRD included),
+    container, cgroup, mount or namespace is left either way."""
     holder, lab_id = lab_holder(ROOT / "fixtures" / "topologies" / f"{setup}.yaml", "--apply")
     footprint = lab_footprint(netns, lab_id)
     containers = host_cgroups.pids_in([d / "kubepods" for d in host_cgroups.lab_dirs(lab_id)])
