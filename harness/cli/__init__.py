@@ -193,8 +193,8 @@ def cmd_doctor(args) -> int:
         out.print(f"Kubernetes artifacts present: {', '.join(present)}")
     if absent:
         out.print(f"Kubernetes artifacts absent: {', '.join(absent)}: `harness artifacts build` "
-                  "makes them (or `harness artifacts import DIR`). fcio-k8s, nixos and centos-hardway "
-                  "need them; the stand-ins of k3s and kubeadm-ha need etcd only.")
+                  "makes them (or `harness artifacts import DIR`). Every setup needs them; the "
+                  "stand-in recipes the benchmarks compare with need etcd only.")
     if os.geteuid() != 0:
         out.print("not root: netns labs need root", style="red")
         missing += 1
