@@ -59,12 +59,6 @@ def dns_servfail(target):
     coredns_answers(target, DNS_SUITE_NAME, "SERVFAIL")
 
 
-@breaks("dns-refused")
-def dns_refused(target):
-    """The DNS suite's service name answered REFUSED."""
-    coredns_answers(target, DNS_SUITE_NAME, "REFUSED")
-
-
 @breaks("dns-no-wildcard")
 def dns_no_wildcard(target):
     """The DNS suite's service name and its wildcard answered NXDOMAIN,

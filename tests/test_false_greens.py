@@ -24,8 +24,6 @@ CASES = [
      rf"{WILDCARD} on \w+ is Resolution\(status='SERVFAIL', addresses=\[\]\) 1s after the scale to 1"),
     ("dns-servfail", "fcio-k8s", "suites/test_dns.py",
      "test_service_name_resolves_to_its_service_ip_from_every_kubernetes_host", r"'SERVFAIL'"),
-    ("dns-refused", "fcio-k8s", "suites/test_dns.py", "test_wildcard_returns_exactly_the_pod_set[0]",
-     rf"{WILDCARD} on \w+ is Resolution\(status='REFUSED', addresses=\[\]\) 1s after the scale to 1"),
     ("dns-no-wildcard", "fcio-k8s", "suites/test_dns.py", "test_wildcard_returns_exactly_the_pod_set[3]",
      rf"WildcardNotAnswered: {WILDCARD} on \w+: NXDOMAIN while the service has the pods"),
     ("frontend-cannot-reach-pods", "k3s", "suites/test_haproxy.py", "test_changed_pod_port_is_picked_up",

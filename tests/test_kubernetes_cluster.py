@@ -135,8 +135,8 @@ def test_seed_002_and_003_up_apply_ready_down_leaves_nothing(netns, setup, worke
     assert pids_alive(sorted(containers)) == [], "containers outlived the lab"
 
 
-@pytest.mark.parametrize("setup, ending", [("fcio-k8s", "ctrl-c"), ("fcio-k8s", "kill-9-then-gc"),
-                                           ("k3s", "kill-9-then-gc"), ("kubeadm-ha", "kill-9-then-gc")])
+@pytest.mark.parametrize("setup, ending", [("fcio-k8s", "ctrl-c"), ("k3s", "kill-9-then-gc"),
+                                           ("kubeadm-ha", "kill-9-then-gc")])
 def test_a_real_cluster_ends_without_a_trace(netns, lab_holder, setup, ending):
     """The harness holding a real cluster is interrupted (its lab goes with
     it) or killed (gc removes the lab): no process (PostgreSQL and kine on

@@ -30,21 +30,22 @@ def test_shipped_case_reproduces(case, tmp_path):
 
 
 def test_a_failure_without_the_symptom_is_not_reproduced(tmp_path):
-    """Only the case's symptom counts: a crashed control plane failing the
-    member health check (what etcd-rejoin-hang.yaml once was) is no rejoin
-    hang; the lab the failure kept is named."""
-    case = ROOT / "tests" / "fixtures" / "repro" / "etcd-crash-is-not-a-rejoin-hang.yaml"
+    """Only the case's symptom counts: haproxy-port-change's selection failing
+    on a frontend cut off from the pods (HAProxy never sees a pod UP) is not
+    the port-change limitation; the lab the failure kept is named."""
+    case = ROOT / "tests" / "fixtures" / "repro" / "frontend-cut-is-not-a-port-change.yaml"
     run = subprocess.run([HARNESS, "repro", str(case), "--results", str(tmp_path)], cwd=ROOT,
                          capture_output=True, text=True, timeout=600,
                          env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "COLUMNS": "300"})
     kept = re.search(r"lab (\S+) kept: attach with", run.stdout)
     try:
-        assert run.returncode == 1 and "NOT reproduced: etcd-crash-not-rejoin" in run.stdout, \
+        assert run.returncode == 1 and "NOT reproduced: frontend-cut-not-port-change" in run.stdout, \
             run.stdout + run.stderr
         summary = json.loads(next(tmp_path.glob("*/repro.json")).read_text())
         assert summary["reproduced"] is False and summary["shown"] == []
         [other] = summary["other_failures"]
-        assert other.startswith("suites/test_etcd.py::test_every_member_is_healthy_from_each_member: failed: ")
+        assert re.match(r"suites/test_haproxy\.py::test_changed_pod_port_is_picked_up: timeout: "
+                        r"WaitTimeout: timed out after [\d.]+s waiting for HAProxy UP servers", other), other
         assert kept, "the lab the failure kept must be named"
     finally:
         if kept:

@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -132,7 +133,9 @@ def build(steps: Steps | None = None, force: bool = False) -> tuple[store.Artifa
     with _locked(base):
         if not force and (done := store.open_set(base / name)):
             return done, False  # another process built it while we waited
-        with store.publishing(name, base) as tmp:
+        # the e2e images' Debian root needs no Go build: debootstrap runs beside them
+        with store.publishing(name, base) as tmp, ThreadPoolExecutor(max_workers=1) as beside:
+            e2e_root = beside.submit(e2e_images.make_root, tmp, steps)
             artifacts = []
             for b in spec.GO_BUILDS:
                 rel = f"{b.directory}/{b.name}"
@@ -157,7 +160,8 @@ def build(steps: Steps | None = None, force: bool = False) -> tuple[store.Artifa
             agnhost = tmp / spec.BINARIES["agnhost"].directory / "agnhost"
             archive = f"images/{spec.E2E_ARCHIVE}"
             try:
-                e2e_images.build(tmp / archive, tmp, agnhost, tmp / spec.BINARIES["nnp"].directory / "nnp",
+                e2e_images.build(tmp / archive, e2e_root.result(), agnhost,
+                                 tmp / spec.BINARIES["nnp"].directory / "nnp",
                                  module_dir(go, "kubernetes", "k8s.io/kubernetes"), steps)
             except (e2e_images.E2eImageError, LookupError) as exc:
                 raise BuildError(f"the e2e images: {exc}") from None

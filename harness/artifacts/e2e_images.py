@@ -30,6 +30,7 @@ from __future__ import annotations
 import shlex
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.artifacts import images, spec
@@ -116,9 +117,18 @@ def _busybox_layer(busybox: Path, sh: Path) -> bytes:
                                "etc/group": BUSYBOX_GROUP, "root": None}, links)
 
 
-def build(out: Path, work: Path, agnhost: Path, nnp: Path, module_dir: Path, steps: Steps) -> list[str]:
-    """Write every e2e image into the archive `out` (`work`: scratch space,
-    emptied afterwards); returns the names registered."""
+@dataclass(frozen=True)
+class Root:
+    """The Debian root packed as one layer, and the two static binaries the
+    busybox image takes from it."""
+    layer: Path
+    busybox: Path
+    sh: Path
+
+
+def make_root(work: Path, steps: Steps) -> Root:
+    """debootstrap the root, configure it and pack it into `work` (it needs no
+    Go build: the artifact build runs it beside them)."""
     mirror = debian.apt_mirror()
     root = work / "e2e-root"
     try:
@@ -130,14 +140,22 @@ def build(out: Path, work: Path, agnhost: Path, nnp: Path, module_dir: Path, ste
                 raise E2eImageError(str(exc)) from None
         with steps.step("e2e images: user 1000, group 50000, httpd and nginx sites; packed as a layer"):
             _configure_root(root)
-            base = work / "e2e-root.tar"
-            _pack(root, base)
-            busybox, sh = work / "busybox", work / "bash-static"
-            shutil.copy2(root / "bin/busybox", busybox)
-            shutil.copy2(root / "bin/bash-static", sh)
-            setuid_nnp = work / "nnp"
-            shutil.copy(nnp, setuid_nnp)
-            setuid_nnp.chmod(0o4755)
+            made = Root(work / "e2e-root.tar", work / "busybox", work / "bash-static")
+            _pack(root, made.layer)
+            shutil.copy2(root / "bin/busybox", made.busybox)
+            shutil.copy2(root / "bin/bash-static", made.sh)
+        return made
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def build(out: Path, root: Root, agnhost: Path, nnp: Path, module_dir: Path, steps: Steps) -> list[str]:
+    """Write every e2e image into the archive `out`, on `root` (its files are
+    removed afterwards); returns the names registered."""
+    setuid_nnp = root.layer.parent / "nnp"
+    try:
+        shutil.copy(nnp, setuid_nnp)
+        setuid_nnp.chmod(0o4755)
         missing = [f"{module_dir}/{rel}" for files in MODULE_FILES.values() for rel in files.values()
                    if not (module_dir / rel).is_file()]
         if missing:
@@ -148,12 +166,12 @@ def build(out: Path, work: Path, agnhost: Path, nnp: Path, module_dir: Path, ste
             {"agnhost": agnhost, "uploads": None,
              **{path: module_dir / rel for path, rel in MODULE_FILES["agnhost"].items()}},
             {"agnhost-2": "agnhost"})
-        layers["busybox"] = _busybox_layer(busybox, sh)
+        layers["busybox"] = _busybox_layer(root.busybox, root.sh)
         layers["nonewprivs"] = images.files_layer({"usr/local/bin/nnp": setuid_nnp})
         with steps.step(f"e2e images: {len(spec.E2E_REFS)} names into {out.name}"):
             specs = []
             for image in spec.E2E_IMAGES:
-                stack = [base] if image.debian else []
+                stack = [root.layer] if image.debian else []
                 if image.layer in ("kitten", "nautilus"):
                     stack.append(layers["agnhost"])  # their Dockerfiles start FROM agnhost
                 if image.layer:
@@ -162,6 +180,5 @@ def build(out: Path, work: Path, agnhost: Path, nnp: Path, module_dir: Path, ste
                                               f"harness: e2e image {image.key}"))
             return sorted(images.write_archive(out, specs))
     finally:
-        shutil.rmtree(root, ignore_errors=True)
-        for scratch in (work / "e2e-root.tar", work / "busybox", work / "bash-static", work / "nnp"):
+        for scratch in (root.layer, root.busybox, root.sh, setuid_nnp):
             scratch.unlink(missing_ok=True)

@@ -20,15 +20,30 @@ CONFIG = "/etc/kubernetes/kubeadm.yaml"
 #: kubeadm's own bound on a join is 4 minutes (its TLS bootstrap timeout); the harness's
 TIMEOUT_S = 300
 CERTIFICATE_KEY = re.compile(r"^[0-9a-f]{64}$")
+#: how kubeadm announces the step it is at: "[check-etcd] Checking that the etcd cluster is healthy"
+STEP_LINE = re.compile(r"^\[[\w-]+\] ")
+#: what coreutils' timeout exits with when it stopped the command
+TIMED_OUT = 124
 
 
 class KubeadmError(RuntimeError):
     """kubeadm failed; the message carries the phase it names."""
 
 
-def run(host: Host, args: list[str], timeout: float = TIMEOUT_S) -> str:
-    """`kubeadm ARGS` on `host`; its output. A failure names kubeadm's own error line."""
-    result = host.run(shlex.join(["kubeadm", *args]), timeout=timeout)
+def run(host: Host, args: list[str], timeout: float = TIMEOUT_S,
+        give_up_after: float | None = None) -> str:
+    """`kubeadm ARGS` on `host`; its output. A failure names kubeadm's own error
+    line. With `give_up_after`, kubeadm is stopped (SIGTERM) once that many
+    seconds have passed, and the error names the step it was still at (a hang
+    shown without waiting for kubeadm's own, longer, timeouts)."""
+    cmd = ["kubeadm", *args]
+    if give_up_after is not None:
+        cmd = ["timeout", f"{give_up_after:g}", *cmd]
+    result = host.run(shlex.join(cmd), timeout=timeout)
+    if give_up_after is not None and result.rc == TIMED_OUT:
+        steps = [line for line in result.stdout.splitlines() if STEP_LINE.match(line)]
+        raise KubeadmError(f"kubeadm {args[0]} on {host.name} still at "
+                           f"{steps[-1] if steps else 'its first step'!r} after {give_up_after:g} s: stopped")
     if not result.ok:
         said = [line for line in (result.stderr + result.stdout).splitlines()
                 if "error execution phase" in line or line.startswith("error")]
@@ -77,11 +92,12 @@ def upload_certs(host: Host) -> str:
 
 
 def join_control_plane(host: Host, join: JoinCommand, certificate_key: str, address: str,
-                       skip: tuple[str, ...]) -> str:
+                       skip: tuple[str, ...], give_up_after: float | None = None) -> str:
     """Seed 004: JOINCOMMAND --control-plane --certificate-key CERTKEY, the
     apiserver advertised on `address`."""
     return run(host, [*join.args(), "--control-plane", "--certificate-key", certificate_key,
-                      "--apiserver-advertise-address", address, f"--skip-phases={','.join(skip)}"])
+                      "--apiserver-advertise-address", address, f"--skip-phases={','.join(skip)}"],
+               give_up_after=give_up_after)
 
 
 def join_worker(host: Host, join: JoinCommand, skip: tuple[str, ...]) -> str:
