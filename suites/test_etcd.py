@@ -31,15 +31,43 @@ def nodes_not_ready(target) -> list[str]:
             if {c["type"]: c["status"] for c in n["status"]["conditions"]}.get("Ready") != "True"]
 
 
+def apiservers_not_serving(target) -> str:
+    """The control planes whose apiserver, asked directly (not through the
+    cluster's endpoint), does not serve a read of the store within 5 s, and
+    what kubectl said."""
+    cluster = target.kubernetes
+    failing = []
+    for plane in cluster.control_planes:
+        read = plane.host.run(shlex.join(
+            ["kubectl", "--kubeconfig", cluster.admin_kubeconfig, "--server", plane.server,
+             "--request-timeout=5s", "get", "--raw", "/api/v1/namespaces/kube-system/secrets?limit=1"]),
+            timeout=20)
+        if not read.ok:
+            failing.append(f"{plane.host.name}: {read.summary()}")
+    return "; ".join(failing)
+
+
 @pytest.fixture(autouse=True)
 def cluster_whole_afterwards(target):
-    """A test that took members down leaves the cluster stored in etcd whole:
-    every Node Ready again (their heartbeats failed while the store had no
-    quorum), so that the next test meets the cluster it expects."""
+    """A test that took members down leaves the cluster stored in etcd whole,
+    so that the next test meets the cluster it expects: every Node Ready
+    again (their heartbeats failed while the store had no quorum), and every
+    apiserver serving reads again (a stacked member's apiserver talks to its
+    own member only, and its etcd client redials a member that refused it
+    only when its back-off ends, up to 2 minutes later, while /readyz, on a
+    client of its own, may already pass)."""
     yield
     if target.has("k8s-api"):
         wait_until(lambda: not nodes_not_ready(target), "every Node Ready again after the etcd test",
                    timeout=120, interval=1)
+
+        def every_apiserver_serves() -> bool:
+            failing = apiservers_not_serving(target)
+            if failing:
+                raise RuntimeError(failing)
+            return True
+        wait_until(every_apiserver_serves, "every apiserver serving reads of the store again", timeout=150,
+                   interval=1)
 
 
 def test_every_member_is_healthy_from_each_member(etcd):
