@@ -1,7 +1,8 @@
 """A pytest plugin that breaks a lab the way a cluster breaks, for
 tests/test_false_greens.py: loaded into a suites run (`-p tests.breakers`),
-it applies $HARNESS_BREAK to the target once the setup is applied and
-before any test, so the suites meet a cluster broken in that one way.
+it applies $HARNESS_BREAK (one break, or several separated by commas) to
+the target once the setup is applied and before any test, so the suites
+meet a cluster broken in that way.
 
 Each break works on the running daemons (config and restart, firewall
 rules, certificates), never on the harness's own objects: the suites must see
@@ -196,8 +197,7 @@ def cluster_network_open(target):
 
 @pytest.fixture(scope="session", autouse=True)
 def broken_target(target):
-    name = os.environ.get("HARNESS_BREAK")
-    if name:
+    for name in filter(None, os.environ.get("HARNESS_BREAK", "").split(",")):
         BREAKS[name](target)
         print(f"tests.breakers: broke the lab: {name}")
     return target
