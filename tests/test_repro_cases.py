@@ -24,6 +24,10 @@ def test_shipped_case_reproduces(case, tmp_path):
         summary = json.loads(next(tmp_path.glob(f"{case}-*/repro.json")).read_text())
         assert summary["reproduced"] and summary["shown"]
         assert summary["bundles"] and all(Path(b).is_dir() for b in summary["bundles"])
+        if case == "etcd-rejoin-hang":  # the bundle shows etcd's own member list, the stale member in it
+            for bundle in summary["bundles"]:
+                members = (Path(bundle) / "cp1" / "etcd-members.txt").read_text()
+                assert {"cp1", "cp2", "cp3"} <= set(re.findall(r"\|\s*(cp\d)\s*\|", members)), members
     finally:
         if kept:
             subprocess.run([HARNESS, "down", kept.group(1)], cwd=ROOT, capture_output=True)

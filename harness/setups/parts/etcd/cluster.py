@@ -32,20 +32,28 @@ if TYPE_CHECKING:
 PKI_DIR = "/etc/kubernetes/pki/etcd"
 DATA_ROOT = "/var/lib/etcd"
 SERVICE = "etcd"
-# etcdctl as the member itself is reached: its advertised client URL (from
-# its service definition) and, where the setup made a PKI, its certificates
-_ETCDCTL = (
-    "ETCDCTL_API=3 etcdctl --command-timeout=3s "
-    "--endpoints=\"$(sed -n 's/.*ETCD_ADVERTISE_CLIENT_URLS=\"\\([^\"]*\\)\".*/\\1/p' "
-    f"{PROGRAM_DIR}/{SERVICE}.conf 2>/dev/null | head -n1)\" "
+VERSION_PROBES = [VersionProbe("etcd", "etcd", "etcd --version")]
+
+
+def etcdctl_collectors(definition: str, endpoints: str, tls: str) -> list[Collector]:
+    """The bundle's view of an etcd cluster, asked on each member's host: the
+    member list and every member's status. `definition` is the file that
+    defines the member there, `endpoints` a shell word that reads its
+    advertised client URL from it, `tls` etcdctl's certificate flags."""
+    etcdctl = f"ETCDCTL_API=3 etcdctl --command-timeout=3s --endpoints={endpoints} {tls}"
+    when = f"command -v etcdctl && [ -f {definition} ] && runs etcd"
+    return [Collector("etcd-members.txt", f"{etcdctl} member list -w table", when),
+            Collector("etcd-endpoints.txt", f"{etcdctl} endpoint status --cluster -w table", when)]
+
+
+_DEFINITION = f"{PROGRAM_DIR}/{SERVICE}.conf"
+# etcd under supervisord: its service definition's ETCD_ADVERTISE_CLIENT_URLS
+# and, where the setup made a PKI, its certificates
+COLLECTORS = etcdctl_collectors(
+    _DEFINITION,
+    f"\"$(sed -n 's/.*ETCD_ADVERTISE_CLIENT_URLS=\"\\([^\"]*\\)\".*/\\1/p' {_DEFINITION} | head -n1)\"",
     f"$([ -f {PKI_DIR}/ca.crt ] && echo --cacert {PKI_DIR}/ca.crt "
     f"--cert {PKI_DIR}/server.crt --key {PKI_DIR}/server.key)")
-VERSION_PROBES = [VersionProbe("etcd", "etcd", "etcd --version")]
-COLLECTORS = [
-    Collector("etcd-members.txt", f"{_ETCDCTL} member list -w table", "command -v etcdctl && runs etcd"),
-    Collector("etcd-endpoints.txt", f"{_ETCDCTL} endpoint status --cluster -w table",
-              "command -v etcdctl && runs etcd"),
-]
 #: seed 004's kubeadm check-etcd gives up with "context deadline exceeded";
 #: the harness's bound for a member to become healthy
 HEALTHY_WITHIN_S = 20

@@ -20,7 +20,7 @@ import shlex
 
 import yaml
 
-from harness.setups.parts.etcd.cluster import EtcdCluster
+from harness.setups.parts.etcd.cluster import EtcdCluster, etcdctl_collectors
 
 MANIFEST = "/etc/kubernetes/manifests/etcd.yaml"
 DATA_DIR = "/var/lib/etcd"
@@ -30,6 +30,12 @@ PEER_PORT_CLOSED = "! ss -Hltn 'sport = :2380' | grep -q ."
 #: the etcd process of this host's network namespace (the lab's hosts share one pid namespace)
 KILL_ETCD = ("for pid in $(ss -Hltnp 'sport = :2380' | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); "
              "do kill \"$pid\"; done")
+#: the bundle asks the member its static pod's manifest advertises, with the
+#: certificate kubeadm made for health checks
+COLLECTORS = etcdctl_collectors(
+    MANIFEST,
+    f"\"$(sed -n 's/.*--advertise-client-urls=\\([^ \"]*\\).*/\\1/p' {MANIFEST} | head -n1)\"",
+    f"--cacert {PKI}/ca.crt --cert {PKI}/healthcheck-client.crt --key {PKI}/healthcheck-client.key")
 
 
 def signal_kubelet(host, signal: str) -> None:
