@@ -69,9 +69,10 @@ def apiservers_kept_afterwards(target):
     """After the etcd tests, no apiserver is about to be restarted for them: a
     stacked member down long enough failed its apiserver's liveness probes
     (kubeadm-ha: the kubelet stopped cp3's apiserver just after the suite, and
-    the next suite found no apiserver on 6443). Every apiserver serving, and
-    still serving once a probe begun before has ended, shows the kubelet's
-    last probe passed."""
+    the next suite found no apiserver on 6443). Every apiserver ready, and
+    still ready once any probe begun before has ended and been acted on, shows
+    that the failures before did not make the kubelet stop one (a stopping
+    apiserver's /readyz fails at once)."""
     yield
     if target.has("kubeadm"):
         wait_until(lambda: every_apiserver_keeps_serving(target, LIVENESS_PROBE_SETTLED_S),
