@@ -24,11 +24,16 @@ def selection_of(args) -> conformance.Selection:
 
 
 def run_on_lab(lab, selection: conformance.Selection, results_dir: Path) -> tuple:
-    """Apply (or find) the lab's setup and run the selection against its
-    cluster through this process's tunnel; (results, hung)."""
+    """Apply (or find) the lab's setup, give its nodes the e2e images, and run
+    the selection against its cluster through this process's tunnel;
+    (results, hung)."""
     from harness import results, setups
     from harness.conformance import cluster
-    target = setups.apply(lab, Steps(rich_reporter(err)))
+    from harness.setups.parts.kubernetes import kubelet
+    steps = Steps(rich_reporter(err))
+    target = setups.apply(lab, steps)
+    with steps.step("the upstream e2e images into every node's containerd"):
+        kubelet.import_e2e_images(target)
     path, fd = cluster.lab_kubeconfig(lab, target)
     selection.dns_domain = lab.topology.domain
     meta = {"setup": lab.topology.setup, "topology": lab.topology.name,

@@ -95,6 +95,7 @@ class ResultsRecorder:
         self.labs: dict = {}  # lab id -> Lab (None for labs of xdist workers)
         self.versions: dict[str, str] = {}
         self.components = ""  # "real" (the target has the Kubernetes API) or "stand-ins"
+        self.timelines: dict[str, list[dict]] = {}  # lab id -> the apply's spans
         self.tests: dict[str, results.TestResult] = {}
         self.started = time.time()
         self.run: results.RunResult | None = None  # the controller's, once the session finished
@@ -107,6 +108,8 @@ class ResultsRecorder:
         elif fixturedef.argname == "target":
             self.versions.update(results.component_versions(value.lab))
             self.components = results.components_of(value)
+            if value.timeline.spans:  # an attached cluster was not applied here
+                self.timelines[value.lab.id] = value.timeline.as_records()
         return value
 
     @pytest.hookimpl(wrapper=True)
@@ -165,13 +168,15 @@ class ResultsRecorder:
             self.labs.update({lab_id: None for lab_id in data["labs"]})
             self.versions.update(data["versions"])
             self.components = self.components or data.get("components", "")
+            self.timelines.update(data.get("timelines", {}))
 
     @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
     def pytest_sessionfinish(self, session, exitstatus):
         workeroutput = getattr(self.config, "workeroutput", None)
         if workeroutput is not None:
             workeroutput["harness_results"] = json.dumps(
-                {"labs": list(self.labs), "versions": self.versions, "components": self.components})
+                {"labs": list(self.labs), "versions": self.versions, "components": self.components,
+                 "timelines": self.timelines})
             return
         topo = _topology_of(self.config)
         run = results.RunResult(
@@ -179,7 +184,8 @@ class ResultsRecorder:
             provisioner=self.config.getoption("--provisioner"), labs=sorted(self.labs),
             versions=dict(sorted(self.versions.items())), started=self.started,
             finished=time.time(), exit_status=int(exitstatus),
-            tests=sorted(self.tests.values(), key=lambda t: t.nodeid), components=self.components)
+            tests=sorted(self.tests.values(), key=lambda t: t.nodeid), components=self.components,
+            timelines=self.timelines)
         run.write(self.dir)
         self.run = run
 

@@ -64,6 +64,9 @@ class RunResult:
     exit_status: int | None = None
     tests: list[TestResult] = field(default_factory=list)
     components: str = ""        #: "real", "stand-ins" or "" (not known)
+    #: per lab, each part's and host's start and end (seconds from the apply's
+    #: start) as its setup was applied (harness.lab.timeline)
+    timelines: dict[str, list[dict]] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)

@@ -1,5 +1,6 @@
 """One recipe per documented setup: the parts it is made of, in the order a
-person sets it up (as kind lists its create actions). A part is a function
+person sets it up (as kind lists its create actions); applying runs it as
+its graph (harness.setups.schedule), each part once what it needs is there. A part is a function
 `apply(lab, target, **options)` in harness/setups/parts/<part>/ that declares
 the Target components it needs and provides (harness.setups.parts.declares);
 `check` refuses a recipe whose part needs what no earlier part provides.
@@ -82,7 +83,9 @@ RECIPES: dict[str, list[Part]] = {
         part("cluster CA (cfssl)", cluster_ca.cfssl),
         part("etcd (TLS, on the master's loopback)", etcd.tls, roles=MASTER, listen="loopback"),
         part("control plane", control_plane.apply, roles=MASTER, network="srv"),
-        part("containerd + kubelet", kubelet.apply, roles=KUBERNETES_ROLES,
+        part("containerd", kubelet.containerd, roles=KUBERNETES_ROLES,
+             no_pods=frozenset({"master", "frontend"})),
+        part("kubelet", kubelet.apply, roles=KUBERNETES_ROLES,
              no_pods=frozenset({"master", "frontend"}), network="srv"),
         part("pod network: flannel vxlan, kube subnet manager", flanneld.kube_subnet_manager,
              roles=KUBERNETES_ROLES, network="srv"),
@@ -104,7 +107,8 @@ RECIPES: dict[str, list[Part]] = {
         part("kine on PostgreSQL (k3s's etcd)", kine.apply),
         part("control plane on the server, kine as its etcd", control_plane.apply, roles=SERVER,
              network="srv", bootstrap_tokens=True),
-        part("containerd + kubelet, joined with a bootstrap token", kubelet.apply, roles=KUBERNETES_ROLES,
+        part("containerd", kubelet.containerd, roles=KUBERNETES_ROLES, no_pods=frozenset({"frontend"})),
+        part("kubelet, joined with a bootstrap token", kubelet.apply, roles=KUBERNETES_ROLES,
              no_pods=frozenset({"frontend"}), network="srv", join="token"),
         part("pod network: flannel host-gw on SRV, kube subnet manager", flanneld.kube_subnet_manager,
              roles=KUBERNETES_ROLES, backend="host-gw", network="srv"),
@@ -128,7 +132,8 @@ RECIPES: dict[str, list[Part]] = {
         part("easyCerts: the CA daemon on the master", cluster_ca.easycerts),
         part("etcd (TLS, on the master's loopback)", etcd.tls, roles=MASTER, listen="loopback"),
         part("control plane", control_plane.apply, roles=MASTER),
-        part("containerd + kubelet, joined with the token", kubelet.apply, roles=NODE),
+        part("containerd", kubelet.containerd, roles=NODE),
+        part("kubelet, joined with the token", kubelet.apply, roles=NODE),
         part("pod network: flannel vxlan, kube subnet manager", flanneld.kube_subnet_manager, roles=NODE),
         part("kube-proxy", kube_proxy.apply, roles=frozenset({"master", "node"})),
         part("CoreDNS (the addon manager's DNS addon)", coredns.apply),
@@ -140,7 +145,8 @@ RECIPES: dict[str, list[Part]] = {
         part("cluster CA (cfssl)", cluster_ca.cfssl),
         part("etcd (plain HTTP, all addresses)", etcd.plain, roles=MASTER),
         part("control plane", control_plane.apply, roles=MASTER, allocate_node_cidrs=False),
-        part("containerd + kubelet", kubelet.apply, roles=NODE),
+        part("containerd", kubelet.containerd, roles=NODE),
+        part("kubelet", kubelet.apply, roles=NODE),
         part("pod network: flanneld on etcd (/atomic.io/network)", flanneld.etcd_backend, roles=NODE),
         part("kube-proxy", kube_proxy.apply, roles=NODE),
         part("CoreDNS", coredns.apply),

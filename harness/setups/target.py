@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
+from harness.lab.timeline import Timeline
 from harness.model.setups import KUBERNETES_ROLES, WORKER_ROLES
 
 if TYPE_CHECKING:
@@ -69,6 +70,8 @@ class Target:
     kubernetes: Cluster
     #: the cluster's certificate authority (harness.setups.parts.kubernetes.cluster_ca)
     pki: Pki
+    #: the hosts that run containerd (a kubelet comes later)
+    container_runtime: list[Host]
     #: the hosts that run a kubelet
     kubelets: list[Host]
     #: host:port of the control-plane endpoint in front of every apiserver (kubeadm-ha)
@@ -87,6 +90,8 @@ class Target:
         #: what stands in for a component the setup's document names, as the
         #: report shows it ("kube-router stands in for Calico")
         self.stand_ins: list[str] = []
+        #: each part's and host's start and end as the setup was applied (none when attached)
+        self.timeline = Timeline()
 
     def __repr__(self) -> str:
         return (f"<target of {self.lab.id}: "

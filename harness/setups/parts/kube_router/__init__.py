@@ -21,9 +21,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from harness.artifacts import spec
+from harness.lab.timeline import on_hosts
 from harness.lab.wait import wait_until
 from harness.model.setups import KUBERNETES_ROLES
 from harness.setups.parts import declares
@@ -142,8 +142,7 @@ def apply(lab, target) -> None:
         # has filled the pod block into the one there)
         if not host.run(f"[ -f {CNI_CONF} ]").ok:
             host.put_file(CNI_CONF, cni_config())
-    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
-        list(pool.map(prepare, nodes))
+    on_hosts(nodes, prepare)
     started = time.monotonic()
     api_host, api_port = target.api_endpoint.rsplit(":", 1)
     cluster.apply(manifests(spec.IMAGE_REFS["kube-router"], router[2], api_host.strip("[]"), api_port,
@@ -154,9 +153,7 @@ def apply(lab, target) -> None:
     wait_until(fabric.converged, "BGP to converge: every node and the router routing each pod block "
                f"via its node ({json.dumps(fabric.expected_router_routes())})", timeout=120, interval=0.5)
     fabric.converged_in = time.monotonic() - started
-    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
-        list(pool.map(lambda h: route_services(h, cluster.service_cidr, next(iter(h.spec.addresses))),
-                      nodes))
+    on_hosts(nodes, lambda h: route_services(h, cluster.service_cidr, next(iter(h.spec.addresses))))
     target.stand_ins.append("kube-router stands in for Calico")
     target.provide("bgp", fabric, "bgp", "bgp-service-ips")
     target.provide("pod_network", PodNetwork({n: [ipaddress.ip_network(b) for b in bs]

@@ -19,7 +19,7 @@ names kubeadm asks for, preflight skipped.
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from pathlib import Path
 
 from kubernetes import client
@@ -28,6 +28,7 @@ from harness import artifacts
 from harness.artifacts import spec
 from harness.lab import templates
 from harness.lab.net import bracketed
+from harness.lab.timeline import on_hosts
 from harness.lab.wait import wait_until
 from harness.model.setups import CONTROL_PLANE_ROLES, KUBERNETES_ROLES
 from harness.setups import host_binaries
@@ -125,8 +126,7 @@ def init(lab, target) -> None:
     topo = lab.topology
     planes = _hosts(lab, CONTROL_PLANE_ROLES)
     nodes = _hosts(lab, KUBERNETES_ROLES)
-    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
-        list(pool.map(lambda h: install_node(h, h in planes), nodes))
+    on_hosts(nodes, lambda h: install_node(h, h in planes))
     first = planes[0]
     address = first.address(family=FAMILY)
     first.put_file(commands.CONFIG, config.init_configuration(
@@ -144,20 +144,38 @@ def init(lab, target) -> None:
 @declares(needs=("kubernetes",), provides=("kubelets", "etcd"))
 def join(lab, target) -> None:
     """The join command printed on the first control plane: the other control
-    planes one after the other (each adds an etcd member), then the workers
-    (those not joined yet)."""
+    planes one after the other (each adds an etcd member), the workers at
+    the same time (those not joined yet)."""
     cluster = target.kubernetes
     first, *others = cluster.control_planes
     printed = commands.print_join_command(first.host)
     cluster.join_command = printed
     # a lab attached again has its nodes joined already
-    for plane in (p for p in others if not joined(p.host)):
-        commands.join_control_plane(plane.host, printed, cluster.certificate_key, plane.address,
-                                    config.SKIPPED_PHASES)
+    planes = [p for p in others if not joined(p.host)]
     workers = [h for h in _hosts(lab, KUBERNETES_ROLES)
                if h not in [p.host for p in cluster.control_planes] and not joined(h)]
-    with ThreadPoolExecutor(max_workers=max(1, len(workers))) as pool:
-        list(pool.map(lambda h: commands.join_worker(h, printed, config.SKIPPED_PHASES), workers))
+    # kubeadm adds one etcd member at a time (as a learner, promoted once in
+    # sync): each control plane waits for the one before it; the workers only
+    # bootstrap their kubelet through the endpoint, all at once beside them
+    order = [p.host.name for p in planes]
+    finished = [threading.Event() for _ in planes]
+
+    def join_one(host) -> None:
+        if host.name not in order:
+            commands.join_worker(host, printed, config.SKIPPED_PHASES)
+            return
+        turn = order.index(host.name)
+        if turn:
+            finished[turn - 1].wait()  # set however that join ended
+            if not joined(planes[turn - 1].host):
+                raise commands.KubeadmError(f"{host.name} not joined: {order[turn - 1]}, "
+                                            "which joins before it, did not join")
+        try:
+            commands.join_control_plane(host, printed, cluster.certificate_key, planes[turn].address,
+                                        config.SKIPPED_PHASES)
+        finally:
+            finished[turn].set()
+    on_hosts([*(p.host for p in planes), *workers], join_one)
     hosts = _hosts(lab, KUBERNETES_ROLES)
     names = [h.name for h in hosts]
     wait_until(lambda: k8s_api.nodes_registered(cluster.api, names),

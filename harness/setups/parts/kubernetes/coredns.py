@@ -9,9 +9,9 @@ which shipped CoreDNS 1.8, the last line that answers wildcard queries
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 
 from harness.lab import resolver, templates
+from harness.lab.timeline import on_hosts
 from harness.lab.wait import wait_until
 from harness.setups.parts import declares
 from harness.setups.parts.kubernetes import api as k8s_api
@@ -80,8 +80,7 @@ def apply(lab, target, line: str = "1.8") -> None:
     line = lab.topology.options.get("coredns", line)
     image = IMAGES[LINES[line]]
     address = cluster_dns_ip(cluster.service_cidr)
-    with ThreadPoolExecutor(max_workers=len(cluster.kubelets)) as pool:
-        list(pool.map(lambda host: import_images(host, [image]), cluster.kubelets))
+    on_hosts(cluster.kubelets, lambda host: import_images(host, [image]))
     cluster.apply(manifests(image, address, cluster.domain))
     wait_until(lambda: k8s_api.rolled_out(cluster.api, NAMESPACE, "coredns"),
                f"deployment {NAMESPACE}/coredns ({image}) to roll out", timeout=180, interval=0.5)

@@ -17,12 +17,12 @@ from __future__ import annotations
 import ipaddress
 import json
 import shlex
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from kubernetes import client
 
 from harness import artifacts
+from harness.lab.timeline import on_hosts
 from harness.lab.wait import wait_until
 from harness.model.setups import KUBERNETES_ROLES
 from harness.setups import host_binaries
@@ -93,10 +93,8 @@ def _finish(lab, target, hosts: list[Host], subnets, backend: str, network: str 
     wait_until(lambda: k8s_api.nodes_ready(cluster.api, names),
                f"nodes {' '.join(names)} Ready (flanneld's subnet.env and the CNI config)",
                timeout=180, interval=0.5)
-    with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
-        list(pool.map(lambda h: route_services(
-            h, cluster.service_cidr, VXLAN_DEVICE if backend == "vxlan" else _interface(h, network)),
-            hosts))
+    on_hosts(hosts, lambda h: route_services(
+        h, cluster.service_cidr, VXLAN_DEVICE if backend == "vxlan" else _interface(h, network)))
     roles = frozenset(r for h in hosts for r in h.roles)
     target.provide("pod_network", PodNetwork(subnets(), roles, network), "pod-network", backend,
                    *capabilities)
@@ -131,8 +129,7 @@ def kube_subnet_manager(lab, target, roles=KUBERNETES_ROLES, backend: str = "vxl
                        f"--net-config-path={NET_CONF}"], {"NODE_NAME": host.name},
                 _interface(host, network))
 
-    with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
-        list(pool.map(install, hosts))
+    on_hosts(hosts, install)
 
     def subnets():
         """Each node's pod subnet: the podCIDR the controller-manager gave it."""

@@ -5,11 +5,11 @@ alone (`maxPerCore: 0`): the machine's table size is not a lab's to change.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 
 import yaml
 
 from harness import artifacts
+from harness.lab.timeline import on_hosts
 from harness.model.setups import KUBERNETES_ROLES
 from harness.setups import host_binaries
 from harness.setups.parts import declares
@@ -51,8 +51,7 @@ def apply(lab, target, roles=KUBERNETES_ROLES, network: str | None = None) -> No
     cluster = target.kubernetes
     hosts = [h for h in lab.hosts.values() if set(h.roles) & roles]
     family = "ipv4" if "ipv4" in lab.topology.families else "ipv6"
-    with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
-        list(pool.map(lambda h: install(h, cluster, h.address(network, family)), hosts))
+    on_hosts(hosts, lambda h: install(h, cluster, h.address(network, family)))
     cluster.proxies = hosts
     target.provide("service_proxy", KubeProxy([h for h in hosts if target.pod_network.reaches_pods(h)]),
                    "service-proxy")

@@ -22,7 +22,6 @@ many open files" and never registers its node).
 from __future__ import annotations
 
 import shlex
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -31,6 +30,7 @@ import yaml
 from harness import artifacts
 from harness.artifacts import spec
 from harness.lab import templates
+from harness.lab.timeline import on_hosts
 from harness.lab.wait import wait_until
 from harness.model.setups import KUBERNETES_ROLES
 from harness.setups import host_binaries
@@ -101,10 +101,20 @@ def run_containerd(host: Host, images: list[str]) -> None:
 
 
 def pod_images() -> list[str]:
-    """The images a node's pods run: the sandbox, the workloads' server
-    (CoreDNS brings its own) and the upstream e2e images (`harness
-    conformance`) the artifact set has."""
-    return [IMAGES["pause"], IMAGES["agnhost"], *artifacts.available_images(spec.E2E_REFS)]
+    """The images a node's pods run: the sandbox and the workloads' server
+    (CoreDNS brings its own). The upstream e2e images come only with an
+    upstream conformance run (import_e2e_images): 264 MB into every node's
+    containerd that the suites never run."""
+    return [IMAGES["pause"], IMAGES["agnhost"]]
+
+
+def import_e2e_images(target) -> list[str]:
+    """The upstream e2e images the artifact set has, into every kubelet's
+    containerd (`harness conformance` on a lab: no registry to pull them
+    from); the names imported."""
+    refs = artifacts.available_images(spec.E2E_REFS)
+    on_hosts(target.kubelets, lambda host: import_images(host, refs))
+    return refs
 
 
 def certificates(host: Host) -> list[Certificate]:
@@ -126,7 +136,7 @@ class Node:
     #: seed 001: join with this bootstrap token (TLS bootstrapping) instead of certificates
     token: str | None = field(default=None, repr=False)
 
-    def install(self, images: list[str]) -> None:
+    def install(self) -> None:
         h, d = self.host, self.cluster.pki.directory
         if self.token:
             bootstrap_token.bootstrap_kubeconfig(h, self.cluster, self.token)
@@ -137,8 +147,6 @@ class Node:
         on_path = NODE_COMPONENTS if h in (p.host for p in self.cluster.control_planes) \
             else [*NODE_COMPONENTS, "kubectl"]
         host_binaries.link(h, on_path)
-        raise_inotify_limits(h)
-        run_containerd(h, images)
         self._kubelet()
 
     def _kubelet(self) -> None:
@@ -168,11 +176,26 @@ class Node:
             f"--hostname-override={h.name}"], autostart=True, autorestart=True, startsecs=0)
 
 
-@declares(needs=("pki", "kubernetes"), provides=("kubelets",))
+@declares(provides=("container_runtime",))
+def containerd(lab, target, roles=KUBERNETES_ROLES, no_pods=frozenset()) -> None:
+    """containerd on every host with one of `roles`, with the images its pods
+    run (the sandbox alone on hosts with one of `no_pods`). It needs nothing
+    of the cluster, so it comes up while the control plane does."""
+    hosts = [h for h in lab.hosts.values() if set(h.roles) & roles]
+    images = pod_images()
+
+    def install(host):
+        raise_inotify_limits(host)
+        run_containerd(host, images[:1] if set(host.roles) & no_pods else images)
+    on_hosts(hosts, install)
+    target.provide("container_runtime", hosts)
+
+
+@declares(needs=("pki", "kubernetes", "container_runtime"), provides=("kubelets",))
 def apply(lab, target, roles=KUBERNETES_ROLES, no_pods=frozenset(), network: str | None = None,
           join: str = "certificates") -> None:
-    """containerd and kubelet on every host with one of `roles`, registering
-    itself; hosts with one of `no_pods` register with a NoSchedule taint.
+    """kubelet on every host with one of `roles` (containerd runs there),
+    registering itself; hosts with one of `no_pods` register with a NoSchedule taint.
     Each node's credentials come the recipe's way: with `join="certificates"`
     target.pki.provision's (put there, or joined with the CA daemon's token);
     with `join="token"` a bootstrap token the server holds (seed 001, see
@@ -183,7 +206,6 @@ def apply(lab, target, roles=KUBERNETES_ROLES, no_pods=frozenset(), network: str
     hosts = [h for h in lab.hosts.values() if set(h.roles) & roles]
     dns = cluster_dns_ip(cluster.service_cidr)
     family = "ipv4" if "ipv4" in lab.topology.families else "ipv6"
-    images = pod_images()
     token = None
     if join == "token":
         bootstrap_token.create(cluster)
@@ -194,10 +216,9 @@ def apply(lab, target, roles=KUBERNETES_ROLES, no_pods=frozenset(), network: str
         cluster.pki.provision(host, [] if token else certificates(host))
         schedulable = not set(host.roles) & no_pods
         Node(host, host.address(network, family), cluster, dns, () if schedulable else NO_PODS,
-             token).install(images if schedulable else images[:1])
+             token).install()
 
-    with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
-        list(pool.map(install, hosts))
+    on_hosts(hosts, install)
     names = [h.name for h in hosts]
     # Ready comes with the pod network (a CNI config), which a later part installs
     wait_until(lambda: k8s_api.nodes_registered(cluster.api, names),

@@ -105,7 +105,8 @@ def closed_to_outsiders(topology, chain_position: str = "-A") -> list[str]:
     filter, applied where the lab forwards), unless it answers a connection a
     pod opened (a pod writing to the NFS VM gets its replies). `chain_position`
     "-I" puts it before the accept rules flanneld and kube-proxy add."""
-    return [shlex.join(["iptables" if cidr.version == 4 else "ip6tables", chain_position, "FORWARD",
+    # -w: kube-proxy may be writing its rules on the same host at the same time
+    return [shlex.join(["iptables" if cidr.version == 4 else "ip6tables", "-w", chain_position, "FORWARD",
                         "-s", str(address), "-d", str(cidr), "-m", "conntrack", "!", "--ctstate",
                         "ESTABLISHED,RELATED", "-j", "DROP"])
             for cidr in topology.pod_cidrs

@@ -23,13 +23,13 @@ import hashlib
 import ipaddress
 import json
 import shlex
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.lab import templates
 from harness.lab.collectors import Collector
+from harness.lab.timeline import on_hosts
 
 if TYPE_CHECKING:
     from harness.lab.host import Host
@@ -82,8 +82,7 @@ class ServiceProxy:
         if self.services.get(key) == service:
             return
         self.services[key] = service
-        with ThreadPoolExecutor(max_workers=max(1, len(self.hosts))) as pool:
-            list(pool.map(lambda host: self._sync(host, service), self.hosts))
+        on_hosts(self.hosts, lambda host: self._sync(host, service))
 
     def _sync(self, host: Host, changed: ServiceEndpoints) -> None:
         services = list(self.services.values())
