@@ -330,7 +330,7 @@ def e2e_images(built, containerd):
 
 
 def test_agnhost_has_the_tools_the_e2e_tests_exec(e2e_images):
-    exec_ = e2e_images(spec.IMAGE_REFS["agnhost"], "agnhost-tools")  # agnhost pause
+    exec_ = e2e_images(spec.E2E_AGNHOST, "agnhost-tools")  # agnhost pause
     for tool in ("sh", "dig", "curl", "nc", "ip"):
         found = exec_("sh", "-c", f"command -v {tool}")
         assert found.returncode == 0 and found.stdout.strip(), f"{tool}: {found.stderr}"

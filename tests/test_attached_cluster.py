@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from harness.lab.host import CommandResult, Host, MissingCapability
+from harness.lab.wait import wait_until
 from harness.model.topology import HostSpec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -165,6 +166,38 @@ def test_with_an_inventory_host_checks_pass_services_of_the_run_included(cluster
     assert len(health) == 3, found   # the host checks ran over ssh, and passed
     assert kubectl_on_master(lab_id, *RUN_NAMESPACES).strip() == ""
     assert run_leftovers(lab_id) == ""
+
+
+#: an inventory host's commands, run on the frontend: five of them, then the
+#: number of ssh connections node1's sshd holds, then the host closed
+SHARED_CONNECTION = """
+from harness.model.topology import HostSpec
+from harness.setups import inventory
+found = inventory.load({inventory!r})
+host = inventory.SshHost(HostSpec("node1", found.roles["node1"], {{}}), "shared", found.ssh["node1"])
+assert all(host.exec(["true"]).rc == 0 for _ in range(5))
+print(host.exec(["sh", "-c", "ss -Htn state established '( sport = :22 )' | wc -l"]).stdout.strip())
+print(host.control_dir)
+host.close()
+"""
+
+
+def test_an_inventory_host_keeps_one_ssh_connection_and_closes_it(cluster, shared_dir):
+    """Six commands to node1 over one ssh connection (not a handshake each);
+    closed with the host: no connection, master process or socket left."""
+    lab_id, _ = cluster
+    run = on_frontend(lab_id, str(BIN / "python"), "-c",
+                      SHARED_CONNECTION.format(inventory=str(shared_dir / "inventory.yaml")))
+    assert run.returncode == 0, run.stdout + run.stderr
+    connections, control_dir = run.stdout.split()
+    assert connections == "1", run.stdout
+    # the master's exit closes the connection; node1's sshd sees it a moment later
+    wait_until(lambda: harness("exec", lab_id, "node1", "--", "sh", "-c",
+                               "ss -Htn state established '( sport = :22 )' | wc -l").stdout.strip() == "0",
+               "node1's sshd to hold no connection", timeout=10)
+    left = harness("exec", lab_id, "frontend", "--", "sh", "-c",
+                   f"ls -d {control_dir} 2>/dev/null; {OWN_PROCESSES}")
+    assert control_dir not in left.stdout and "ControlPath=" not in left.stdout, left.stdout
 
 
 def test_haproxy_and_vxlan_suites_run_over_the_inventory(cluster, shared_dir):

@@ -52,6 +52,11 @@ def image(ref: str) -> Path:
     return path
 
 
+def image_split(archive: Path) -> tuple[Path, Path] | None:
+    """(thin archive, its large blobs) of `archive` in the set in use (None: not split)."""
+    return _require().split(archive)
+
+
 def available_images(refs) -> list[str]:
     """Those of `refs` the set in use has (an imported set may lack the e2e images)."""
     found = _require()

@@ -61,7 +61,7 @@ def build_key(go_version: str) -> str:
     """A hash of all a build is made from: our Go modules' files, flags, toolchain."""
     recipe = {
         "go_tree": store.tree_hash(spec.GO_DIR), "go": go_version, "env": BUILD_ENV,
-        "goflags": GOFLAGS, "args": BUILD_ARGS, "image_format": IMAGE_FORMAT,
+        "goflags": GOFLAGS, "args": BUILD_ARGS, "image_format": IMAGE_FORMAT, "image_split": (store.BLOBS_DIR, images.THIN_LIMIT),
         "builds": [(b.name, b.module_dir, b.package, b.directory, b.applets, b.cgo, b.test,
                     b.ldflags()) for b in spec.GO_BUILDS],
         "images": [(i.ref, i.binary, i.entrypoint, i.cmd) for i in spec.IMAGES],
@@ -185,6 +185,11 @@ def build(steps: Steps | None = None, force: bool = False) -> tuple[store.Artifa
                                        (image.path,), links=image.applets())
                 artifacts.append(_artifact(tmp, f"images/{image.file}", image.ref, "image",
                                            image.version))
+            archives = sorted((tmp / "images").glob("*.tar"))
+            with steps.step(f"the {len(archives)} image archives split: thin copies, their layers as files"):
+                for tarball in archives:
+                    split = tmp / "images" / store.BLOBS_DIR
+                    images.split_archive(tarball, split / tarball.stem, split / tarball.name)
             manifest = store.Manifest(key=key, source="build", created=time.time(), go=version,
                                       versions=versions(), artifacts=artifacts)
             (tmp / store.MANIFEST).write_text(manifest.dump())

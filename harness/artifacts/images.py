@@ -193,3 +193,32 @@ def image_names(tarball: Path) -> list[str]:
     if not names:
         raise ValueError(f"{tarball.name}: an image archive without any image name")
     return names
+
+
+#: blobs above this size stay out of an archive's thin copy (layers; a
+#: manifest or config is a few hundred bytes)
+THIN_LIMIT = 1 << 20
+
+
+def split_archive(archive: Path, blobs: Path, thin: Path) -> int:
+    """The large blobs of an OCI layout tarball as files in `blobs`, named by
+    their sha256 (as a containerd content store keeps them), and `thin`: the
+    same tarball without them. A node's containerd is given those files and
+    imports the thin tarball, so no layer is copied or streamed at an import
+    (harness.setups.parts.kubernetes.kubelet.import_images). Returns how
+    many blobs were split off."""
+    blobs.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with tarfile.open(archive) as tar, tarfile.open(thin, "w") as out:
+        for member in tar:
+            digest = member.name.lstrip("./").removeprefix("blobs/sha256/")
+            if member.isfile() and member.size > THIN_LIMIT and len(digest) == 64 \
+                    and all(c in "0123456789abcdef" for c in digest):
+                with tar.extractfile(member) as src, open(blobs / digest, "wb") as dest:
+                    while chunk := src.read(1 << 20):
+                        dest.write(chunk)
+                (blobs / digest).chmod(0o444)
+                count += 1
+            else:
+                out.addfile(member, tar.extractfile(member) if member.isfile() else None)
+    return count

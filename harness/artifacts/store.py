@@ -70,6 +70,10 @@ class Manifest:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
 
 
+#: beside the image archives: each archive's thin copy and its large blobs
+BLOBS_DIR = "blobs"
+
+
 @dataclass(frozen=True)
 class ArtifactSet:
     """A complete set in the cache."""
@@ -88,6 +92,14 @@ class ArtifactSet:
             if a.kind == "image" and a.name == ref:
                 return self.directory / a.path
         return None
+
+    def split(self, archive: Path) -> tuple[Path, Path] | None:
+        """(thin archive, directory of its large blobs) of an image archive, as
+        the build split it (images.split_archive); None for a set without
+        them (an imported one)."""
+        thin = archive.parent / BLOBS_DIR / archive.name
+        blobs = archive.parent / BLOBS_DIR / archive.stem
+        return (thin, blobs) if thin.is_file() and blobs.is_dir() else None
 
 
 def open_set(directory: Path) -> ArtifactSet | None:

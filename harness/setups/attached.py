@@ -49,6 +49,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from harness import artifacts
+from harness.artifacts.spec import E2E_AGNHOST
 from harness.lab import Lab
 from harness.lab.host import CommandResult, Host, MissingCapability
 from harness.lab import resolver
@@ -57,7 +58,6 @@ from harness.model.topology import HostSpec, Network, Topology
 from harness.setups.parts.kubernetes import api as k8s_api
 from harness.setups.parts.kubernetes.cluster import Cluster
 from harness.setups.parts.kubernetes.control_plane import ControlPlane
-from harness.setups.parts.kubernetes.kubelet import IMAGES
 from harness.setups.parts.kubernetes.workloads import KubeProxy, KubeWorkloads
 from harness.setups.parts.pod_network import PodNetwork
 from harness.setups import inventory as inventory_mod, promises, run_namespaces
@@ -210,7 +210,7 @@ class AttachedLab(Lab):
         target.origin, target.namespace = self.origin, self.namespace
         target.provide("kubernetes", cluster, "k8s-api")
         target.provide("kubelets", cluster.kubelets)
-        target.provide("workload", KubeWorkloads(cluster, IMAGES["agnhost"], self.namespace),
+        target.provide("workload", KubeWorkloads(cluster, E2E_AGNHOST, self.namespace),
                        "workloads")
         if self.promises is not None:
             self.provide_promised(target, cluster)
@@ -388,20 +388,24 @@ def ssh_hosts(inventory: inventory_mod.Inventory, specs: dict[str, HostSpec], la
     roles from the inventory, addresses from its Node (or its ssh address)."""
     hosts = {}
     node_addresses = [a for s in specs.values() for a in s.addresses.get(NODES_NETWORK, {}).values()]
-    for name, ssh in inventory.ssh.items():
-        host = inventory_mod.SshHost(HostSpec(name, inventory.roles[name], {}), lab_id, ssh,
-                                     inventory.backend)
-        try:
-            answer = host.exec(["ip", "-j", "addr", "show"], timeout=inventory_mod.CONNECT_TIMEOUT_S + 20)
-        except subprocess.TimeoutExpired:
-            answer = CommandResult(name, "ip", 255, "", "timed out")
-        if answer.rc == 255:   # ssh's own failure
-            said = (answer.stderr.strip().splitlines() or [f"rc={answer.rc}"])[-1]
-            raise AttachError(f"inventory {inventory.source}: host {name} "
-                              f"({ssh.url('ssh')}) refused: {said}")
-        host.spec = HostSpec(name, inventory.roles[name],
-                             host_addresses(specs.get(name), ssh.address, answer, node_addresses))
-        hosts[name] = host
+    try:
+        for name, ssh in inventory.ssh.items():
+            hosts[name] = host = inventory_mod.SshHost(HostSpec(name, inventory.roles[name], {}), lab_id,
+                                                       ssh, inventory.backend)
+            try:
+                answer = host.exec(["ip", "-j", "addr", "show"], timeout=inventory_mod.CONNECT_TIMEOUT_S + 20)
+            except subprocess.TimeoutExpired:
+                answer = CommandResult(name, "ip", 255, "", "timed out")
+            if answer.rc == 255:   # ssh's own failure
+                said = (answer.stderr.strip().splitlines() or [f"rc={answer.rc}"])[-1]
+                raise AttachError(f"inventory {inventory.source}: host {name} "
+                                  f"({ssh.url('ssh')}) refused: {said}")
+            host.spec = HostSpec(name, inventory.roles[name],
+                                 host_addresses(specs.get(name), ssh.address, answer, node_addresses))
+    except BaseException:
+        for made in hosts.values():  # the connections made so far
+            made.disconnect()
+        raise
     return hosts
 
 

@@ -21,7 +21,9 @@ is one InventoryError naming the file and the key.
 from __future__ import annotations
 
 import shlex
+import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +38,9 @@ INVENTORY_KEYS = {"setup", "backend", "user", "key", "ssh_config", "hosts"}
 HOST_KEYS = {"roles", "address", "user", "key", "ssh_config", "port"}
 BACKENDS = ("ssh", "paramiko")
 CONNECT_TIMEOUT_S = 10
+#: seconds a shared connection outlives its last command: the run's close
+#: ends it at once; after a kill -9 it ends by itself this long after
+CONTROL_PERSIST_S = 30
 
 
 class InventoryError(ValueError):
@@ -51,10 +56,15 @@ class SshAddress:
     ssh_config: str | None
     port: int | None
 
-    def argv(self) -> list[str]:
-        """The ssh command line up to the remote command."""
+    def argv(self, control_dir: str | None = None) -> list[str]:
+        """The ssh command line up to the remote command; with `control_dir`,
+        one connection to the host is shared by every command (ControlMaster,
+        its socket in that directory), instead of a handshake per command."""
         argv = ["ssh", "-F", self.ssh_config or "/dev/null", "-o", "BatchMode=yes",
                 "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}"]
+        if control_dir:
+            argv += ["-o", "ControlMaster=auto", "-o", f"ControlPath={control_dir}/%C",
+                     "-o", f"ControlPersist={CONTROL_PERSIST_S}"]
         if self.key:
             argv += ["-i", self.key, "-o", "IdentitiesOnly=yes"]
         if self.user:
@@ -90,11 +100,14 @@ class SshHost(Host):
         self.processes: dict[str, subprocess.Popen] = {}
         #: where the run's files on the host go (removed by close)
         self.run_dir = f"/tmp/harness-{lab_id}"
+        #: the socket of this run's one connection to the host (its commands
+        #: share it; the processes tied to a session keep their own)
+        self.control_dir = tempfile.mkdtemp(prefix=f"harness-ssh-{lab_id}-")
 
     def exec(self, argv, input=None, timeout=60) -> CommandResult:
         stdin = {"input": input} if isinstance(input, bytes) else {"stdin": input or subprocess.DEVNULL}
-        result = subprocess.run([*self.ssh.argv(), "--", shlex.join(argv)], capture_output=True,
-                                timeout=timeout, **stdin)
+        result = subprocess.run([*self.ssh.argv(self.control_dir), "--", shlex.join(argv)],
+                                capture_output=True, timeout=timeout, **stdin)
         return CommandResult(self.name, shlex.join(argv), result.returncode,
                              result.stdout.decode(errors="surrogateescape"),
                              result.stderr.decode(errors="replace"))
@@ -118,12 +131,21 @@ class SshHost(Host):
             self.service(name).stop()
         self.tied.end_all()
         self.run(f"rm -rf {shlex.quote(self.run_dir)}")
+        self.disconnect()
+
+    def disconnect(self) -> None:
+        """End the shared connection (the run's close, or an attach that failed)."""
+        subprocess.run([*self.ssh.argv(self.control_dir)[:-1], "-O", "exit", self.ssh.address],
+                       capture_output=True, timeout=CONNECT_TIMEOUT_S)
+        shutil.rmtree(self.control_dir, ignore_errors=True)
 
     def testinfra_backend(self):
         """testinfra's own ssh or paramiko backend for this host."""
         import testinfra
+        shared = {"controlpath": f"{self.control_dir}/%C", "controlpersist": CONTROL_PERSIST_S} \
+            if self.backend == "ssh" else {}
         return testinfra.get_host(self.ssh.url(self.backend), ssh_config=self.ssh.ssh_config,
-                                  ssh_identity_file=self.ssh.key).backend
+                                  ssh_identity_file=self.ssh.key, **shared).backend
 
 
 def load(path: str | Path) -> Inventory:

@@ -90,6 +90,7 @@ RECIPES: dict[str, list[Part]] = {
         part("pod network: flannel vxlan, kube subnet manager", flanneld.kube_subnet_manager,
              roles=KUBERNETES_ROLES, network="srv"),
         part("kube-proxy", kube_proxy.apply, roles=KUBERNETES_ROLES, network="srv"),
+        part("CoreDNS image", coredns.image),
         part("CoreDNS", coredns.apply),
         part("kubernetes-make-kubeconfig", make_kubeconfig.apply),
         part("workloads", kubernetes.workloads),
@@ -117,6 +118,7 @@ RECIPES: dict[str, list[Part]] = {
         # servicePort makes the frontend's HAProxy "forward traffic to the
         # service and let kube-proxy distribute the traffic"
         part("kube-proxy", kube_proxy.apply, roles=KUBERNETES_ROLES, network="srv"),
+        part("CoreDNS image", coredns.image),
         part("CoreDNS", coredns.apply),
         part("local-path-provisioner (PersistentVolumeClaims)", local_path.apply),
         part("kubectl and kubernetes-make-kubeconfig on the server", make_kubeconfig.apply),
@@ -136,6 +138,7 @@ RECIPES: dict[str, list[Part]] = {
         part("kubelet, joined with the token", kubelet.apply, roles=NODE),
         part("pod network: flannel vxlan, kube subnet manager", flanneld.kube_subnet_manager, roles=NODE),
         part("kube-proxy", kube_proxy.apply, roles=frozenset({"master", "node"})),
+        part("CoreDNS image", coredns.image),
         part("CoreDNS (the addon manager's DNS addon)", coredns.apply),
         part("workloads", kubernetes.workloads),
     ],
@@ -149,6 +152,7 @@ RECIPES: dict[str, list[Part]] = {
         part("kubelet", kubelet.apply, roles=NODE),
         part("pod network: flanneld on etcd (/atomic.io/network)", flanneld.etcd_backend, roles=NODE),
         part("kube-proxy", kube_proxy.apply, roles=NODE),
+        part("CoreDNS image", coredns.image),
         part("CoreDNS", coredns.apply),
         part("workloads", kubernetes.workloads),
     ],
@@ -161,7 +165,8 @@ RECIPES: dict[str, list[Part]] = {
         part("kubeadm join: control planes (--certificate-key), then workers", kubeadm.join),
         part("pod network: kube-router BGP to the router (stand-in for Calico)", kube_router.apply),
         part("kube-proxy (kubeadm's DaemonSet)", kubeadm.kube_proxy),
-        part("CoreDNS", coredns.apply, line="current"),
+        part("CoreDNS image", coredns.image, line="current"),
+        part("CoreDNS", coredns.apply),
         part("workloads", kubernetes.workloads),
     ],
 }

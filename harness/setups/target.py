@@ -57,6 +57,8 @@ class Target:
     resolve: Callable[..., tuple[str, list[str]]]
     #: the address the cluster DNS answers on (HAProxy's resolver asks it)
     dns_server: str
+    #: the CoreDNS image every containerd has
+    dns_image: str
     service_proxy: ServiceProxy | KubeProxy
     workload: Workloads | KubeWorkloads
     frontend: HAProxyFrontend

@@ -119,7 +119,7 @@ def _init_once(first) -> str:
     return found.group(1)
 
 
-@declares(needs=("api_endpoint",), provides=("kubernetes",))
+@declares(needs=("api_endpoint",), provides=("kubernetes", "container_runtime"))
 def init(lab, target) -> None:
     """Every node ready for kubeadm, then `kubeadm init --config …
     --upload-certs` on the first control plane."""
@@ -127,6 +127,7 @@ def init(lab, target) -> None:
     planes = _hosts(lab, CONTROL_PLANE_ROLES)
     nodes = _hosts(lab, KUBERNETES_ROLES)
     on_hosts(nodes, lambda h: install_node(h, h in planes))
+    target.provide("container_runtime", nodes)
     first = planes[0]
     address = first.address(family=FAMILY)
     first.put_file(commands.CONFIG, config.init_configuration(

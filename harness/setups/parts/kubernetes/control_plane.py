@@ -85,49 +85,59 @@ class ControlPlane:
             h.put_file(f"{K8S_DIR}/{name}.kubeconfig", self.kubeconfig(pki, name), mode=0o600)
         host_binaries.link(h, CONTROL_PLANE_COMPONENTS)
         link_kubectl(h)
+        if etcd.tls:
+            h.put_file(f"{ETCD_PKI_DIR}/ca.crt", pki.ca)
+        for name, args in self.arguments(cluster, etcd, elect, allocate_node_cidrs, bootstrap_tokens).items():
+            self._define(name, args)
+
+    def arguments(self, cluster: Cluster, etcd: EtcdCluster | Kine, elect: bool,
+                  allocate_node_cidrs: bool, bootstrap_tokens: bool = False) -> dict[str, list[str]]:
+        """Each control-plane component's command-line flags on this host
+        (tests/test_component_flags.py checks them against the binaries)."""
+        h, d = self.host, cluster.pki.directory
         etcd_tls = [f"--etcd-cafile={ETCD_PKI_DIR}/ca.crt",
                     f"--etcd-certfile={d}/apiserver-etcd-client.pem",
                     f"--etcd-keyfile={d}/apiserver-etcd-client-key.pem"] if etcd.tls else []
-        if etcd.tls:
-            h.put_file(f"{ETCD_PKI_DIR}/ca.crt", pki.ca)
-        self._define("kube-apiserver", [
-            f"--advertise-address={self.address}", f"--secure-port={APISERVER_PORT}",
-            f"--etcd-servers={','.join(etcd.client_urls)}", *etcd_tls,
-            f"--tls-cert-file={d}/kube-apiserver-{h.name}.pem",
-            f"--tls-private-key-file={d}/kube-apiserver-{h.name}-key.pem",
-            f"--client-ca-file={d}/ca.pem",
-            f"--kubelet-certificate-authority={d}/ca.pem",
-            f"--kubelet-client-certificate={d}/apiserver-kubelet-client.pem",
-            f"--kubelet-client-key={d}/apiserver-kubelet-client-key.pem",
-            "--kubelet-preferred-address-types=InternalIP",
-            f"--service-cluster-ip-range={cluster.service_cidr}",
-            f"--service-account-key-file={d}/service-account-key.pem",
-            f"--service-account-signing-key-file={d}/service-account-key.pem",
-            "--service-account-issuer=https://kubernetes.default.svc",
-            # seed 002: "RBAC on by default"; anonymous requests get no permission
-            "--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
-            "--allow-privileged=true",
-            # seed 001: agents join with a token (Kubernetes bootstrap tokens, kubelet TLS bootstrapping)
-            *(["--enable-bootstrap-token-auth=true"] if bootstrap_tokens else [])])
         kcm = f"{K8S_DIR}/kube-controller-manager.kubeconfig"
+        sched = f"{K8S_DIR}/kube-scheduler.kubeconfig"
         cidrs = (["--allocate-node-cidrs=true", f"--cluster-cidr={cluster.pod_cidr}",
                   "--node-cidr-mask-size=24"] if allocate_node_cidrs else ["--allocate-node-cidrs=false"])
-        self._define("kube-controller-manager", [
-            f"--kubeconfig={kcm}", f"--authentication-kubeconfig={kcm}",
-            f"--authorization-kubeconfig={kcm}", "--bind-address=127.0.0.1", *cidrs,
-            f"--service-cluster-ip-range={cluster.service_cidr}",
-            f"--cluster-signing-cert-file={d}/ca.pem",
-            f"--cluster-signing-key-file={d}/ca-key.pem",
-            f"--root-ca-file={d}/ca.pem",
-            f"--service-account-private-key-file={d}/service-account-key.pem",
-            "--use-service-account-credentials=true", f"--leader-elect={str(elect).lower()}",
-            # expired bootstrap tokens are removed, as kubeadm's and k3s's clusters do
-            *(["--controllers=*,bootstrapsigner,tokencleaner"] if bootstrap_tokens else [])])
-        sched = f"{K8S_DIR}/kube-scheduler.kubeconfig"
-        self._define("kube-scheduler", [
-            f"--kubeconfig={sched}", f"--authentication-kubeconfig={sched}",
-            f"--authorization-kubeconfig={sched}", "--bind-address=127.0.0.1",
-            f"--leader-elect={str(elect).lower()}"])
+        return {
+            "kube-apiserver": [
+                f"--advertise-address={self.address}", f"--secure-port={APISERVER_PORT}",
+                f"--etcd-servers={','.join(etcd.client_urls)}", *etcd_tls,
+                f"--tls-cert-file={d}/kube-apiserver-{h.name}.pem",
+                f"--tls-private-key-file={d}/kube-apiserver-{h.name}-key.pem",
+                f"--client-ca-file={d}/ca.pem",
+                f"--kubelet-certificate-authority={d}/ca.pem",
+                f"--kubelet-client-certificate={d}/apiserver-kubelet-client.pem",
+                f"--kubelet-client-key={d}/apiserver-kubelet-client-key.pem",
+                "--kubelet-preferred-address-types=InternalIP",
+                f"--service-cluster-ip-range={cluster.service_cidr}",
+                f"--service-account-key-file={d}/service-account-key.pem",
+                f"--service-account-signing-key-file={d}/service-account-key.pem",
+                "--service-account-issuer=https://kubernetes.default.svc",
+                # seed 002: "RBAC on by default"; anonymous requests get no permission
+                "--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
+                "--allow-privileged=true",
+                # seed 001: agents join with a token (Kubernetes bootstrap tokens, kubelet TLS bootstrapping)
+                *(["--enable-bootstrap-token-auth=true"] if bootstrap_tokens else [])],
+            "kube-controller-manager": [
+                f"--kubeconfig={kcm}", f"--authentication-kubeconfig={kcm}",
+                f"--authorization-kubeconfig={kcm}", "--bind-address=127.0.0.1", *cidrs,
+                f"--service-cluster-ip-range={cluster.service_cidr}",
+                f"--cluster-signing-cert-file={d}/ca.pem",
+                f"--cluster-signing-key-file={d}/ca-key.pem",
+                f"--root-ca-file={d}/ca.pem",
+                f"--service-account-private-key-file={d}/service-account-key.pem",
+                "--use-service-account-credentials=true", f"--leader-elect={str(elect).lower()}",
+                # expired bootstrap tokens are removed, as kubeadm's and k3s's clusters do
+                *(["--controllers=*,bootstrapsigner,tokencleaner"] if bootstrap_tokens else [])],
+            "kube-scheduler": [
+                f"--kubeconfig={sched}", f"--authentication-kubeconfig={sched}",
+                f"--authorization-kubeconfig={sched}", "--bind-address=127.0.0.1",
+                f"--leader-elect={str(elect).lower()}"],
+        }
 
     def kubeconfig(self, pki: Pki, name: str) -> str:
         """A component's kubeconfig for this host's own apiserver."""

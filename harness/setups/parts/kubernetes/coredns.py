@@ -70,17 +70,24 @@ def manifests(image: str, cluster_ip: str, domain: str) -> list[dict]:
     ]
 
 
-@declares(needs=("kubernetes", "kubelets", "pod_network", "service_proxy"),
+@declares(needs=("container_runtime",), provides=("dns_image",))
+def image(lab, target, line: str = "1.8") -> None:
+    """The image of the CoreDNS line the topology's option `coredns` names
+    (else `line`, the setup's own) into every containerd, while the control
+    plane comes up (no registry to pull it from)."""
+    ref = IMAGES[LINES[lab.topology.options.get("coredns", line)]]
+    on_hosts(target.container_runtime, lambda host: import_images(host, [ref]))
+    target.provide("dns_image", ref)
+
+
+@declares(needs=("kubernetes", "kubelets", "pod_network", "service_proxy", "dns_image"),
           provides=("dns_server", "resolve"))
-def apply(lab, target, line: str = "1.8") -> None:
-    """CoreDNS at the cluster DNS IP, of the line the topology's option
-    `coredns` names (else `line`, the setup's own); the hosts that reach
-    Service IPs use it as their resolver."""
+def apply(lab, target) -> None:
+    """CoreDNS at the cluster DNS IP, of the image the part before imported;
+    the hosts that reach Service IPs use it as their resolver."""
     cluster = target.kubernetes
-    line = lab.topology.options.get("coredns", line)
-    image = IMAGES[LINES[line]]
+    image = target.dns_image
     address = cluster_dns_ip(cluster.service_cidr)
-    on_hosts(cluster.kubelets, lambda host: import_images(host, [image]))
     cluster.apply(manifests(image, address, cluster.domain))
     wait_until(lambda: k8s_api.rolled_out(cluster.api, NAMESPACE, "coredns"),
                f"deployment {NAMESPACE}/coredns ({image}) to roll out", timeout=180, interval=0.5)

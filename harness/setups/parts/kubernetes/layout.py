@@ -17,6 +17,9 @@ CNI_CONF_DIR = "/etc/cni/net.d"
 #: the NixOS module's cluster-admin kubeconfig on the master
 ADMIN_KUBECONFIG = f"{K8S_DIR}/cluster-admin.kubeconfig"
 CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
+CONTAINERD_ROOT = "/var/lib/containerd"
+#: where containerd's content store keeps its blobs, by sha256
+CONTAINERD_BLOBS = f"{CONTAINERD_ROOT}/io.containerd.content.v1.content/blobs/sha256"
 APISERVER_PORT = 6443
 #: the NixOS module's default services.kubernetes.addons.dns.clusterIp
 #: lies in its default service network 10.0.0.0/24: the 254th address
