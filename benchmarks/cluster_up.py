@@ -35,13 +35,15 @@ TOPOLOGIES = Path(__file__).resolve().parent.parent / "fixtures" / "topologies"
 LISTEN = "127.0.0.1:8000"
 
 
-def rss_mib(lab_id: str) -> float:
-    """Resident memory of every process in the lab's cgroups (containers too)."""
+def pss_mib(lab_id: str) -> float:
+    """Proportional set size of every process in the lab's cgroups (containers
+    too): a page several processes share (the multi-call binary's, a
+    library's) counts once in all, split between them."""
     total = 0
     for pid in host_cgroups.pids_in(host_cgroups.lab_dirs(lab_id)):
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
                     total += int(line.split()[1])
         except OSError:
             pass
@@ -63,7 +65,7 @@ def serving(lab, target) -> None:
 
 
 def one_round(setup: str, peer: str, provisioner: str) -> tuple[float, float, str]:
-    """Seconds from nothing to serving, MiB in use then, and the timeline
+    """Seconds from nothing to serving, MiB (PSS) in use then, and the timeline
     (the lab's creation, then the apply's parts and hosts)."""
     prov = provisioners.get(provisioner)
     start = time.monotonic()
@@ -75,7 +77,7 @@ def one_round(setup: str, peer: str, provisioner: str) -> tuple[float, float, st
         took = time.monotonic() - start
         timeline = (f"lab created in {created:.2f} s, applied at {applied:.2f} s, serving at {took:.2f} s; "
                     f"the apply:\n{chart(target.timeline.as_records())}")
-        return took, rss_mib(lab.id), timeline
+        return took, pss_mib(lab.id), timeline
 
 
 def main() -> None:
@@ -96,7 +98,7 @@ def main() -> None:
             results[peer] = (statistics.median(r[0] for r in rounds),
                              statistics.median(r[1] for r in rounds))
             print(f"{setup:15} {peer:9} up to serving {results[peer][0]:6.1f} s   memory "
-                  f"{results[peer][1]:7.0f} MiB   (median of {args.rounds})", flush=True)
+                  f"{results[peer][1]:7.0f} MiB PSS   (median of {args.rounds})", flush=True)
         if args.real_only:
             continue
         real, standin = results["real"], results["stand-in"]

@@ -21,6 +21,7 @@ many open files" and never registers its node).
 """
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -74,35 +75,49 @@ MACHINE_SETTINGS = {
 }
 
 
+class ImageIncomplete(RuntimeError):
+    """An image was imported without all of its content."""
+
+
 def import_images(host: Host, refs: list[str]) -> None:
     """Each image into the host's containerd, under its exact name (no
-    registry); an archive several of them share (the e2e images) once.
+    registry); an archive several of them share (the e2e images) once; every
+    image checked complete (else ImageIncomplete, naming what is missing).
 
     No layer is copied: where the build split the archive and the host sees
-    the artifact set, each large blob is linked into the host's content store
-    and recorded there by its digest (containerd's shared content: nothing
-    read), then the archive's thin copy is imported. Every host keeps its own
-    containerd, metadata and snapshots; content is addressed by its digest,
-    never written through a link."""
+    the artifact set, the archive's thin copy is imported (the images,
+    referring to their layers), then each layer file is linked into the
+    host's content store and recorded there by its digest (containerd's
+    shared content: nothing read). In that order a layer is referred to
+    before it is recorded, so containerd's garbage collector, which may run
+    between two commands, never finds it unreferenced. Every host keeps its
+    own containerd, metadata and snapshots; content is addressed by its
+    digest, never written through a link."""
     ctr = ["ctr", "-a", CONTAINERD_SOCKET, "-n", "k8s.io"]
     for archive in dict.fromkeys(artifacts.image(ref) for ref in refs):
         split = artifacts.image_split(archive)
+        whole = shlex.join([*ctr, "images", "import", "--no-unpack", str(archive)])
         if split is None:
-            host.succeed(shlex.join([*ctr, "images", "import", "--no-unpack", str(archive)]), timeout=300)
+            host.succeed(whole, timeout=300)
             continue
         thin, blobs = split
-        shared = [shlex.join(["mkdir", "-p", CONTAINERD_BLOBS])]
+        steps = [shlex.join([*ctr, "images", "import", "--no-unpack", str(thin)]),
+                 shlex.join(["mkdir", "-p", CONTAINERD_BLOBS])]
         for blob in sorted(blobs.iterdir()):
             link = f"{CONTAINERD_BLOBS}/{blob.name}"
-            shared += [f"{{ [ -e {link} ] || ln -s {shlex.quote(str(blob))} {link}; }}",
-                       shlex.join([*ctr, "content", "ingest", f"--expected-digest=sha256:{blob.name}",
-                                   f"--expected-size={blob.stat().st_size}", f"harness-{blob.name}"])
-                       + f" < {shlex.quote(str(blob))}"]
-        whole = shlex.join([*ctr, "images", "import", "--no-unpack", str(archive)])
+            steps += [f"{{ [ -e {link} ] || ln -s {shlex.quote(str(blob))} {link}; }}",
+                      shlex.join([*ctr, "content", "ingest", f"--expected-digest=sha256:{blob.name}",
+                                  f"--expected-size={blob.stat().st_size}", f"harness-{blob.name}"])
+                      + f" < {shlex.quote(str(blob))}"]
         # a host that does not see the artifact set imports the whole archive
-        host.succeed(f"if [ -d {shlex.quote(str(blobs))} ]; then "
-                     f"{' && '.join([*shared, shlex.join([*ctr, 'images', 'import', '--no-unpack', str(thin)])])}; "
-                     f"else {whole}; fi", timeout=300)
+        host.succeed(f"if [ -d {shlex.quote(str(blobs))} ]; then {' && '.join(steps)}; else {whole}; fi",
+                     timeout=300)
+    listed = host.succeed(shlex.join([*ctr, "images", "check"]))
+    status = {line.split()[0]: line for line in listed.splitlines()[1:] if line.strip()}
+    incomplete = [status.get(ref, f"{ref} not listed") for ref in refs
+                  if not re.search(r"\scomplete\s", status.get(ref, ""))]
+    if incomplete:
+        raise ImageIncomplete(f"images incomplete in {host.name}'s containerd:\n" + "\n".join(incomplete))
 
 
 def raise_inotify_limits(host: Host) -> None:
