@@ -54,7 +54,9 @@ def shared_dir():
 def cluster(shared_dir):
     """A real seed-000 lab with sshd on its hosts, its cluster-admin kubeconfig
     and an ssh inventory of it beside: (lab id, kubeconfig)."""
-    up = harness("up", str(TOPOLOGY), "--apply", "--ssh")
+    # the workloads of an attached run are the upstream agnhost, which a
+    # customer's nodes pull: the lab's nodes are given it (no registry here)
+    up = harness("up", str(TOPOLOGY), "--apply", "--e2e-images", "--ssh")
     assert up.returncode == 0, up.stderr[-3000:]
     lab_id = re.search(r"lab (\S+) is up", up.stdout).group(1)
     try:

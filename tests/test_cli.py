@@ -142,6 +142,7 @@ def test_up_with_bad_topology_creates_nothing(netns, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["up", str(TWO_HOSTS), "--provisioner", "vmware"], "unknown provisioner 'vmware'"),
+    (["up", str(TWO_HOSTS), "--e2e-images"], "--e2e-images needs --apply"),
     (["down", "nosuch-000000"], "no lab 'nosuch-000000'"),
     (["down"], "down needs lab ids or --all (not both)"),
     (["down", "--all", "nosuch-000000"], "down needs lab ids or --all (not both)"),

@@ -32,6 +32,8 @@ def find_lab(lab_id: str):
 
 
 def cmd_up(args) -> int:
+    if args.e2e_images and not args.apply:
+        raise CliError("--e2e-images needs --apply (the images go into the nodes' containerd)")
     try:
         topo = topology_mod.load(topology_mod.resolve_path(args.topology))
         prov = provisioners.get(args.provisioner)
@@ -47,6 +49,10 @@ def cmd_up(args) -> int:
             from harness import setups
             target = setups.apply(lab, steps)
             err.print(f"setup {topo.setup} applied: {', '.join(sorted(target.capabilities))}")
+            if args.e2e_images:
+                from harness.setups.parts.kubernetes import kubelet
+                with steps.step("the upstream e2e images into every node's containerd"):
+                    kubelet.import_e2e_images(target)
         lab.detach()
     except BaseException:
         lab.destroy()
@@ -213,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: %(default)s)")
     p.add_argument("--ssh", action="store_true", help="run sshd on every host")
     p.add_argument("--apply", action="store_true", help="also apply the topology's setup")
+    p.add_argument("--e2e-images", action="store_true",
+                   help="with --apply: also give every node the upstream e2e images (agnhost among "
+                        "them), as a cluster handed over for --kubeconfig runs pulls them")
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("status", help="labs, hosts, addresses, services; or what the harness "
