@@ -34,7 +34,11 @@ BARE_POD_PORT = 8080
 
 
 def serving_container(image: str, port: int) -> dict:
-    return {"name": "agnhost", "image": image, "imagePullPolicy": "Never",
+    """agnhost serving its pod's name on `port`: the harness's own image
+    (`localhost/...`, in no registry) is never pulled; another (the upstream
+    agnhost of an attached cluster) is pulled where a node lacks it."""
+    pull = "Never" if image.startswith("localhost/") else "IfNotPresent"
+    return {"name": "agnhost", "image": image, "imagePullPolicy": pull,
             "args": ["serve-hostname", f"--port={port}"], "ports": [{"containerPort": port}],
             "readinessProbe": {"httpGet": {"path": "/", "port": port}, "periodSeconds": 1}}
 
