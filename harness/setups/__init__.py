@@ -4,7 +4,7 @@ each part's and host's start and end on the target's timeline."""
 from __future__ import annotations
 
 from harness.lab.progress import Steps
-from harness.lab.timeline import Timeline, applying
+from harness.lab.timeline import applying
 from harness.setups import schedule
 from harness.setups.recipes import RECIPES, Part, PartDidNotProvide, check
 from harness.setups.target import Target
